@@ -1,0 +1,231 @@
+"""Store what a metadata file says about an experiment: one transaction, idempotent upserts.
+
+Joins ``formats`` records, ``harmonize`` and ``store``. Re-importing the same experiment updates
+rows in place (same ids), so nothing downstream is orphaned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from genemill.formats.records import ExperimentMetadata, PlatformRecord, SampleRecord, SeriesRecord
+from genemill.harmonize import harmonize
+from genemill.platforms import describe_platform
+from genemill.store.models import (
+    Experiment,
+    Organism,
+    OriginalFile,
+    Platform,
+    ProcessingState,
+    Sample,
+    Technology,
+)
+
+__all__ = ["parse_date", "refresh_counts", "source_url_for", "store_experiment"]
+
+_RAW_SUFFIXES = (".cel", ".cel.gz", ".fastq", ".fastq.gz", ".fq.gz", ".sra")
+
+
+def parse_date(text: str | None) -> dt.date | None:
+    """Parse GEO (``Mar 24 2004``) and ISO (``2004-03-24``) dates; None when absent or unparsable."""
+    if not text:
+        return None
+    text = text.strip()
+    for candidate, fmt in ((text, "%b %d %Y"), (text[:10], "%Y-%m-%d"), (text, "%d/%m/%Y")):
+        try:
+            return dt.datetime.strptime(candidate, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def source_url_for(source: str, accession: str) -> str:
+    """Public page of a record in its archive."""
+    if source == "GEO":
+        return f"https://www.ncbi.nlm.nih.gov/geo/query/acc.cgi?acc={accession}"
+    if source == "ARRAY_EXPRESS":
+        return f"https://www.ebi.ac.uk/biostudies/arrayexpress/studies/{accession}"
+    if source == "SRA":
+        return f"https://www.ncbi.nlm.nih.gov/sra/{accession}"
+    return ""
+
+
+def _technology(platform: PlatformRecord | None) -> Technology:
+    text = (platform.technology if platform else "").lower()
+    if "sequencing" in text:
+        return Technology.RNA_SEQ
+    if any(word in text for word in ("oligonucleotide", "spotted", "array", "antibody")):
+        return Technology.MICROARRAY
+    return Technology.UNKNOWN
+
+
+def _alternate_accessions(series: SeriesRecord, source: str) -> list[str]:
+    alternates = list(series.alternate_accessions)
+    match = re.fullmatch(r"GSE(\d+)", series.accession)
+    if source == "GEO" and match:
+        alternates.insert(0, f"E-GEOD-{match.group(1)}")
+    match = re.fullmatch(r"E-GEOD-(\d+)", series.accession)
+    if match:
+        alternates.insert(0, f"GSE{match.group(1)}")
+    return list(dict.fromkeys(a for a in alternates if a != series.accession))
+
+
+def _organism(session: Session, names: list[str], taxon_ids: list[int]) -> Organism | None:
+    if not names:
+        return None
+    name = names[0].strip()
+    organism = session.scalar(select(Organism).where(Organism.name == name))
+    if organism is None:
+        taxid = taxon_ids[0] if taxon_ids else None
+        if taxid is not None and session.scalar(select(Organism).where(Organism.taxonomy_id == taxid)):
+            taxid = None
+        organism = Organism(name=name, taxonomy_id=taxid)
+        session.add(organism)
+        session.flush()
+    elif organism.taxonomy_id is None and taxon_ids:
+        organism.taxonomy_id = taxon_ids[0]
+    return organism
+
+
+def _upsert_platform(session: Session, record: PlatformRecord) -> Platform:
+    platform = session.scalar(select(Platform).where(Platform.accession == record.accession))
+    if platform is None:
+        platform = Platform(accession=record.accession)
+        session.add(platform)
+    name = describe_platform(record.accession, title=record.title)
+    platform.internal_name = name.stem
+    platform.title = name.pretty if name.readable else (record.title or record.accession)
+    platform.technology = _technology(record)
+    platform.manufacturer = record.manufacturer
+    platform.organism_names = record.organism
+    platform.raw_fields = record.fields
+    if record.table is not None:
+        platform.annotation_rows = record.table.n_rows
+    session.flush()
+    return platform
+
+
+def _platform_for(session: Session, accession: str | None, known: dict[str, Platform]) -> Platform | None:
+    if not accession:
+        return None
+    if accession not in known:
+        known[accession] = _upsert_platform(session, PlatformRecord(accession=accession))
+    return known[accession]
+
+
+def _raw_files(record: SampleRecord) -> list[str]:
+    return [url for url in record.supplementary_files if url.lower().endswith(_RAW_SUFFIXES)]
+
+
+def _apply_harmonized(sample: Sample, record: SampleRecord) -> None:
+    pairs = list(record.characteristics)
+    for key in ("Sample_source_name_ch1", "Source Name", "source_name"):
+        pairs.extend((key.removeprefix("Sample_"), value) for value in record.fields.get(key, []))
+    result = harmonize(pairs)
+    for name, text in result.flat().items():
+        setattr(sample, name, text)
+    sample.age = result.age.years if result.age else None
+    sample.age_value = result.age.value if result.age else None
+    sample.age_unit = result.age.unit if result.age else None
+    trace = {
+        name: {"values": list(v.values), "sources": list(v.sources)} for name, v in result.fields.items()
+    }
+    if result.age:
+        trace["age"] = {
+            "years": result.age.years,
+            "value": result.age.value,
+            "unit": result.age.unit,
+            "raw": result.age.raw,
+            "sources": [result.age.source],
+        }
+    sample.harmonized = trace
+
+
+def _upsert_sample(
+    session: Session, record: SampleRecord, *, source: str, platforms: dict[str, Platform]
+) -> Sample:
+    sample = session.scalar(select(Sample).where(Sample.accession == record.accession))
+    if sample is None:
+        sample = Sample(accession=record.accession, processing_state=ProcessingState.NEW)
+        session.add(sample)
+    sample.title = record.title
+    sample.organism = _organism(session, record.organism, record.taxon_ids)
+    sample.platform = _platform_for(session, record.platform, platforms)
+    sample.technology = sample.platform.technology if sample.platform else Technology.UNKNOWN
+    sample.manufacturer = (sample.platform.manufacturer if sample.platform else "").upper()
+    sample.source_database = source
+    sample.source_archive_url = source_url_for(source, record.accession)
+    raw = _raw_files(record)
+    sample.has_raw = bool(raw)
+    sample.annotations = {
+        "characteristics": [[k, v] for k, v in record.characteristics],
+        "fields": record.fields,
+        "supplementary_files": record.supplementary_files,
+        "has_data_table": record.table is not None,
+    }
+    _apply_harmonized(sample, record)
+    session.flush()
+    existing = {f.source_url for f in sample.original_files}
+    for url in raw:
+        if url not in existing:
+            sample.original_files.append(
+                OriginalFile(source_url=url, filename=url.rsplit("/", 1)[-1], kind=_file_kind(url))
+            )
+    return sample
+
+
+def _file_kind(url: str) -> str:
+    lower = url.lower()
+    if ".cel" in lower:
+        return "CEL"
+    if ".fastq" in lower or ".fq" in lower:
+        return "FASTQ"
+    return "SRA" if lower.endswith(".sra") else "OTHER"
+
+
+def refresh_counts(experiment: Experiment) -> None:
+    """Recompute the cached sample counters from the samples' states."""
+    experiment.num_total_samples = len(experiment.samples)
+    processed = sum(1 for s in experiment.samples if s.is_processed)
+    experiment.num_processed_samples = processed
+    experiment.num_downloadable_samples = processed
+    technologies = {s.technology.value for s in experiment.samples if s.technology != Technology.UNKNOWN}
+    experiment.technology = (
+        technologies.pop() if len(technologies) == 1 else ("MIXED" if technologies else "")
+    )
+
+
+def store_experiment(
+    session: Session, metadata: ExperimentMetadata, *, metadata_sha256: str = ""
+) -> Experiment:
+    """Insert or update the experiment, its platforms, organisms and samples (caller commits)."""
+    series = metadata.series
+    experiment = session.scalar(select(Experiment).where(Experiment.accession == series.accession))
+    if experiment is None:
+        experiment = Experiment(accession=series.accession, source_database=metadata.source)
+        session.add(experiment)
+    experiment.source_database = metadata.source
+    experiment.source_url = source_url_for(metadata.source, series.accession)
+    experiment.title = series.title
+    experiment.description = series.description
+    experiment.alternate_accessions = _alternate_accessions(series, metadata.source)
+    experiment.submitter_institution = series.submitter_institution
+    experiment.pubmed_id = series.pubmed_ids[0] if series.pubmed_ids else None
+    experiment.publication_authors = series.contributors
+    experiment.source_first_published = parse_date(series.submission_date)
+    experiment.source_last_modified = parse_date(series.last_update_date)
+    experiment.raw_fields = series.fields
+    experiment.metadata_file_format = metadata.file_format
+    experiment.metadata_sha256 = metadata_sha256
+    platforms = {p.accession: _upsert_platform(session, p) for p in metadata.platforms}
+    experiment.samples = [
+        _upsert_sample(session, record, source=metadata.source, platforms=platforms)
+        for record in metadata.samples
+    ]
+    refresh_counts(experiment)
+    session.flush()
+    return experiment

@@ -1,0 +1,306 @@
+"""The durable job queue: Job rows in the database are the queue, executors only run them.
+
+Claiming is a compare-and-set UPDATE (``WHERE state = 'QUEUED'``), so two runners never run the
+same job, on SQLite and PostgreSQL alike. A job killed mid-run stays RUNNING with its worker id;
+the next run re-queues it when that worker process is gone (same host) or its heartbeat is stale.
+Finished jobs are never redone. This module is the job boundary: the one place where any
+exception from a job is caught, recorded (type, message, traceback) and classified:
+
+* ``InputError``, ``ProcessingError``, ``NotFoundError`` -> FAILED at once (retrying cannot help);
+* anything else (network, ``SourceError``, crashes) -> retried with exponential backoff until
+  ``max_attempts``, then FAILED.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import os
+import socket
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from genemill.config import Settings
+from genemill.errors import InputError, NotFoundError, ProcessingError
+from genemill.pipeline.executors import Executor
+from genemill.store.db import Database
+from genemill.store.models import Job, JobState, utcnow
+
+__all__ = [
+    "JobKind",
+    "JobOutcome",
+    "RunSummary",
+    "claim_next",
+    "enqueue",
+    "execute_job",
+    "recover_stale",
+    "register_handler",
+    "run_jobs",
+]
+
+STALE_AFTER = dt.timedelta(minutes=10)
+
+
+class JobKind(enum.StrEnum):
+    """What a job does."""
+
+    SURVEY = "survey"
+    IMPORT = "import"
+    DOWNLOAD = "download"
+    PROCESS = "process"
+    DATASET = "dataset"
+
+
+Handler = Callable[[Settings, str, dict[str, Any]], dict[str, Any] | None]
+_HANDLERS: dict[str, str] = {}
+
+
+def register_handler(kind: JobKind, dotted: str) -> None:
+    """Map a job kind to ``"package.module:function"`` (imported in the worker process)."""
+    _HANDLERS[kind.value] = dotted
+
+
+def _resolve(kind: str) -> Handler:
+    from importlib import import_module
+
+    dotted = _HANDLERS.get(kind) or _DEFAULT_HANDLERS[kind]
+    module, name = dotted.split(":")
+    handler: Handler = getattr(import_module(module), name)
+    return handler
+
+
+_DEFAULT_HANDLERS = {
+    JobKind.SURVEY.value: "genemill.pipeline.survey:run_survey_job",
+    JobKind.IMPORT.value: "genemill.pipeline.survey:run_import_job",
+    JobKind.PROCESS.value: "genemill.pipeline.process:run_process_job",
+}
+
+
+def worker_id() -> str:
+    """``host:pid`` of this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def enqueue(
+    session: Session,
+    kind: JobKind,
+    target: str,
+    *,
+    params: dict[str, Any] | None = None,
+    max_attempts: int = 3,
+    requeue_failed: bool = True,
+) -> Job:
+    """Add a job, or return the existing one for (kind, target).
+
+    A SUCCEEDED job is left alone (finished work is not redone); a FAILED one is re-queued with
+    fresh attempts when ``requeue_failed``.
+    """
+    job = session.scalar(select(Job).where(Job.kind == kind.value, Job.target == target))
+    if job is None:
+        job = Job(kind=kind.value, target=target, params=params or {}, max_attempts=max_attempts)
+        session.add(job)
+    elif job.state == JobState.FAILED and requeue_failed:
+        job.state = JobState.QUEUED
+        job.attempts = 0
+        job.error = job.error_type = job.traceback = None
+        job.params = params or job.params
+        job.not_before = None
+    session.flush()
+    return job
+
+
+def _alive(worker: str | None) -> bool:
+    if not worker or ":" not in worker:
+        return False
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_stale(session: Session, *, stale_after: dt.timedelta = STALE_AFTER) -> int:
+    """Re-queue RUNNING jobs whose worker died (same host) or whose heartbeat is stale."""
+    now = utcnow()
+    count = 0
+    for job in session.scalars(select(Job).where(Job.state == JobState.RUNNING)):
+        beat = job.heartbeat_at or job.started_at
+        if beat is not None and beat.tzinfo is None:
+            beat = beat.replace(tzinfo=dt.UTC)
+        stale = beat is None or now - beat > stale_after
+        if stale or not _alive(job.worker):
+            job.state = JobState.QUEUED
+            job.error = f"re-queued: worker {job.worker} stopped during attempt {job.attempts}"
+            count += 1
+    session.flush()
+    return count
+
+
+def claim_next(session: Session, *, kinds: Iterable[str] | None = None, worker: str = "") -> Job | None:
+    """Atomically move the oldest eligible QUEUED job to RUNNING and return it."""
+    query = select(Job.id).where(Job.state == JobState.QUEUED).order_by(Job.id).limit(20)
+    if kinds is not None:
+        query = query.where(Job.kind.in_(list(kinds)))
+    now = utcnow()
+    for job_id in session.scalars(query).all():
+        job = session.get(Job, job_id)
+        if job is None:
+            continue
+        not_before = job.not_before
+        if not_before is not None and not_before.tzinfo is None:
+            not_before = not_before.replace(tzinfo=dt.UTC)
+        if not_before is not None and not_before > now:
+            continue
+        claimed = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state == JobState.QUEUED)
+            .values(
+                state=JobState.RUNNING,
+                attempts=Job.attempts + 1,
+                worker=worker or worker_id(),
+                started_at=now,
+                heartbeat_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            session.flush()
+            session.refresh(job)
+            return job
+    return None
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What a job attempt produced; exceptions are flattened so they cross process boundaries."""
+
+    job_id: int
+    ok: bool
+    result: dict[str, Any] | None = None
+    error_type: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+    retryable: bool = False
+
+
+def execute_job(
+    settings: Settings, job_id: int, kind: str, target: str, params: dict[str, Any]
+) -> JobOutcome:
+    """Run one job's handler (in whatever process the executor chose) and report its outcome."""
+    try:
+        result = _resolve(kind)(settings, target, params)
+    except Exception as exc:  # the job boundary: record everything, classify, never swallow silently
+        permanent = isinstance(exc, InputError | ProcessingError | NotFoundError)
+        return JobOutcome(
+            job_id=job_id,
+            ok=False,
+            error_type=type(exc).__name__,
+            error=str(exc),
+            traceback=traceback.format_exc(),
+            retryable=not permanent,
+        )
+    return JobOutcome(job_id=job_id, ok=True, result=result)
+
+
+@dataclass
+class RunSummary:
+    """Counts of what one runner pass did."""
+
+    succeeded: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    retried: int = 0
+    recovered: int = 0
+
+
+def _record(db: Database, outcome: JobOutcome, summary: RunSummary) -> None:
+    with db.session() as session:
+        job = session.get(Job, outcome.job_id)
+        if job is None:
+            return
+        job.finished_at = utcnow()
+        if outcome.ok:
+            job.state = JobState.SUCCEEDED
+            job.error = job.error_type = job.traceback = None
+            summary.succeeded.append(job.target)
+            return
+        job.error, job.error_type, job.traceback = outcome.error, outcome.error_type, outcome.traceback
+        if outcome.retryable and job.attempts < job.max_attempts:
+            job.state = JobState.QUEUED
+            job.not_before = utcnow() + dt.timedelta(seconds=min(60.0, 0.5 * 2**job.attempts))
+            summary.retried += 1
+        else:
+            job.state = JobState.FAILED
+            job.retryable = outcome.retryable
+            summary.failed.append((job.target, f"{outcome.error_type}: {outcome.error}"))
+
+
+def _claim_batch(
+    db: Database, kinds: list[str] | None, limit: int
+) -> list[tuple[int, str, str, dict[str, Any]]]:
+    claimed = []
+    with db.session() as session:
+        while len(claimed) < limit:
+            job = claim_next(session, kinds=kinds)
+            if job is None:
+                break
+            claimed.append((job.id, job.kind, job.target, dict(job.params)))
+    return claimed
+
+
+def _next_wait(db: Database, kinds: list[str] | None) -> float | None:
+    with db.session() as session:
+        query = select(Job.not_before).where(Job.state == JobState.QUEUED)
+        if kinds is not None:
+            query = query.where(Job.kind.in_(kinds))
+        times = list(session.scalars(query))
+    if not times:
+        return None
+    now = utcnow()
+    waits = [
+        ((t if t.tzinfo else t.replace(tzinfo=dt.UTC)) - now).total_seconds() if t else 0.0 for t in times
+    ]
+    return max(0.0, min(waits))
+
+
+def run_jobs(
+    settings: Settings,
+    db: Database,
+    *,
+    executor: Executor,
+    kinds: list[str] | None = None,
+    on_done: Callable[[JobOutcome], None] | None = None,
+) -> RunSummary:
+    """Run queued jobs (of ``kinds``) until none is left, with at most ``settings.workers`` in flight."""
+    summary = RunSummary()
+    with db.session() as session:
+        summary.recovered = recover_stale(session)
+    running: dict[Future[JobOutcome], int] = {}
+    while True:
+        free = max(1, settings.workers) - len(running)
+        for job_id, kind, target, params in _claim_batch(db, kinds, free) if free > 0 else []:
+            running[executor.submit(execute_job, settings, job_id, kind, target, params)] = job_id
+        if not running:
+            delay = _next_wait(db, kinds)
+            if delay is None:
+                return summary
+            time.sleep(min(delay, 5.0) + 0.01)
+            continue
+        done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+        for future in done:
+            running.pop(future)
+            outcome = future.result()
+            _record(db, outcome, summary)
+            if on_done is not None:
+                on_done(outcome)

@@ -1,0 +1,164 @@
+"""The read side shared by the CLI, the API and the web pages (one query layer, JSON twins)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from genemill.errors import NotFoundError
+from genemill.store.models import HARMONIZED_FIELDS, Experiment, Sample
+
+__all__ = [
+    "experiment_dict",
+    "find_experiment",
+    "get_experiment",
+    "get_sample",
+    "list_experiments",
+    "sample_dict",
+    "sample_metadata_fields",
+]
+
+
+def find_experiment(session: Session, accession: str) -> Experiment | None:
+    """The experiment with this accession (or alternate accession), or None."""
+    code = accession.strip().upper()
+    query = select(Experiment).options(
+        selectinload(Experiment.samples).selectinload(Sample.platform),
+        selectinload(Experiment.samples).selectinload(Sample.organism),
+        selectinload(Experiment.samples).selectinload(Sample.results),
+    )
+    experiment = session.scalar(query.where(Experiment.accession == code))
+    if experiment is not None:
+        return experiment
+    for candidate in session.scalars(query):
+        if code in candidate.alternate_accessions:
+            return candidate
+    return None
+
+
+def get_experiment(session: Session, accession: str) -> Experiment:
+    """The experiment with this accession; NotFoundError when absent."""
+    experiment = find_experiment(session, accession)
+    if experiment is None:
+        msg = f"no experiment {accession!r} in this genemill database (try `genemill add {accession}`)"
+        raise NotFoundError(msg)
+    return experiment
+
+
+def get_sample(session: Session, accession: str) -> Sample:
+    """The sample with this accession; NotFoundError when absent."""
+    sample = session.scalar(select(Sample).where(Sample.accession == accession.strip().upper()))
+    if sample is None:
+        sample = session.scalar(select(Sample).where(Sample.accession == accession.strip()))
+    if sample is None:
+        msg = f"no sample {accession!r} in this genemill database"
+        raise NotFoundError(msg)
+    return sample
+
+
+def list_experiments(session: Session, *, limit: int = 100, offset: int = 0) -> tuple[int, list[Experiment]]:
+    """Experiments ordered by accession, with the total count."""
+    total = session.scalar(select(func.count()).select_from(Experiment)) or 0
+    rows = session.scalars(select(Experiment).order_by(Experiment.accession).limit(limit).offset(offset))
+    return total, list(rows)
+
+
+def sample_metadata_fields(experiment: Experiment) -> list[str]:
+    """Harmonized fields that are non-empty for at least one sample, in canonical order."""
+    return [
+        name
+        for name in HARMONIZED_FIELDS
+        if any(getattr(sample, name) not in (None, "") for sample in experiment.samples)
+    ]
+
+
+def _platform_names(experiment: Experiment) -> tuple[list[str], list[str]]:
+    platforms = {s.platform.accession: s.platform for s in experiment.samples if s.platform}
+    codes = sorted(platforms)
+    return codes, [platforms[c].title or c for c in codes]
+
+
+def sample_dict(sample: Sample) -> dict[str, Any]:
+    """A sample with the anchor's field names, plus genemill's provenance and age unit."""
+    results = [
+        {
+            "id": r.id,
+            "processor": {"name": r.processor, "version": r.processor_version},
+            "mode": r.mode,
+            "parameters": r.parameters,
+            "input_sha256": r.input_sha256,
+            "output_sha256": r.output_sha256,
+            "annotations": r.annotations,
+            "created_at": r.created_at.isoformat() if r.created_at else None,
+        }
+        for r in sample.results
+        if r.is_current
+    ]
+    out: dict[str, Any] = {
+        "accession_code": sample.accession,
+        "title": sample.title,
+        "organism": sample.organism.name if sample.organism else None,
+        "organism_taxonomy_id": sample.organism.taxonomy_id if sample.organism else None,
+        "platform_accession_code": sample.platform.accession if sample.platform else None,
+        "platform_name": sample.platform.title if sample.platform else None,
+        "pretty_platform": sample.platform.title if sample.platform else None,
+        "technology": sample.technology.value,
+        "manufacturer": sample.manufacturer,
+        "source_database": sample.source_database,
+        "source_archive_url": sample.source_archive_url,
+        "has_raw": sample.has_raw,
+        "is_processed": sample.is_processed,
+        "is_unable_to_be_processed": sample.processing_state.value == "UNPROCESSABLE",
+        "processing_state": sample.processing_state.value,
+        "unprocessable_reason": sample.unprocessable_reason,
+        "age_value": sample.age_value,
+        "age_unit": sample.age_unit,
+        "harmonized_sources": sample.harmonized,
+        "annotations": sample.annotations,
+        "results": results,
+        "qc": sample.qc,
+    }
+    for name in HARMONIZED_FIELDS:
+        out[name] = getattr(sample, name)
+    return out
+
+
+def experiment_dict(experiment: Experiment, *, with_samples: bool = True) -> dict[str, Any]:
+    """An experiment as the API returns it, with the anchor's field names."""
+    codes, names = _platform_names(experiment)
+    organisms = sorted({s.organism.name for s in experiment.samples if s.organism})
+    out: dict[str, Any] = {
+        "accession_code": experiment.accession,
+        "alternate_accession_codes": experiment.alternate_accessions,
+        "alternate_accession_code": (experiment.alternate_accessions or [None])[0],
+        "title": experiment.title,
+        "description": experiment.description,
+        "technology": experiment.technology,
+        "source_database": experiment.source_database,
+        "source_url": experiment.source_url,
+        "submitter_institution": experiment.submitter_institution,
+        "has_publication": experiment.has_publication,
+        "pubmed_id": experiment.pubmed_id,
+        "publication_title": experiment.publication_title,
+        "publication_doi": experiment.publication_doi,
+        "publication_authors": experiment.publication_authors,
+        "source_first_published": _iso(experiment.source_first_published),
+        "source_last_modified": _iso(experiment.source_last_modified),
+        "organism_names": organisms,
+        "platform_accession_codes": codes,
+        "platform_names": names,
+        "sample_metadata": sample_metadata_fields(experiment),
+        "num_total_samples": experiment.num_total_samples,
+        "num_processed_samples": experiment.num_processed_samples,
+        "num_downloadable_samples": experiment.num_downloadable_samples,
+        "metadata_file_format": experiment.metadata_file_format,
+    }
+    if with_samples:
+        out["samples"] = [sample_dict(s) for s in experiment.samples]
+    return out
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
