@@ -1,0 +1,5 @@
+"""``python -m genemill`` runs the CLI."""
+
+from genemill.cli import main
+
+main()
