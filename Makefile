@@ -1,0 +1,7 @@
+.PHONY: demo test setup
+demo:
+	scripts/demo.sh
+test:
+	scripts/test.sh
+setup:
+	scripts/setup.sh
