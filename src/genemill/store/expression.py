@@ -1,0 +1,110 @@
+"""The columnar expression store: one Parquet file per experiment, processing run and value type.
+
+Layout of a file (float32 values, genes or probe sets x samples, never one TSV per sample):
+
+* column ``feature_id`` (string): Ensembl gene id (``ENSG…``) for gene-level files, probe-set id
+  for probe-level files; then optional annotation columns ``symbol`` and ``entrez_id`` (string);
+* one float32 column per sample, named by the sample accession, NaN where a sample lacks a feature;
+* Parquet key/value metadata ``genemill`` (JSON): ``feature_type`` (``gene`` | ``probeset``),
+  ``value_type`` (e.g. ``log2``, ``counts``, ``tpm``, ``lengthScaledTPM``), ``processor``,
+  ``processor_version``, ``parameters`` and ``annotation_release``.
+
+Readers ask for the sample columns they need; Parquet reads only those columns from disk.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from genemill.errors import StoreError
+
+__all__ = [
+    "ANNOTATION_COLUMNS",
+    "ExpressionInfo",
+    "read_expression",
+    "read_expression_info",
+    "write_expression",
+]
+
+ANNOTATION_COLUMNS = ("symbol", "entrez_id")
+_KEY = b"genemill"
+
+
+@dataclass(frozen=True)
+class ExpressionInfo:
+    """What an expression file holds, without reading its values."""
+
+    path: Path
+    samples: list[str]
+    n_features: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def write_expression(
+    path: Path,
+    values: pd.DataFrame,
+    *,
+    metadata: dict[str, Any],
+    annotation: pd.DataFrame | None = None,
+) -> None:
+    """Write ``values`` (features x samples) to ``path`` atomically as float32 Parquet.
+
+    ``annotation`` (indexed like ``values``) may carry ``symbol`` / ``entrez_id`` columns.
+    """
+    if values.index.has_duplicates:
+        msg = f"{path}: duplicate feature ids (e.g. {values.index[values.index.duplicated()][0]!r})"
+        raise StoreError(msg)
+    arrays: dict[str, pa.Array] = {"feature_id": pa.array(values.index.astype(str), pa.string())}
+    if annotation is not None:
+        aligned = annotation.reindex(values.index)
+        for name in ANNOTATION_COLUMNS:
+            if name in aligned:
+                column = aligned[name].astype(object).where(aligned[name].notna(), None)
+                arrays[name] = pa.array(column.map(lambda v: None if v is None else str(v)), pa.string())
+    for sample in values.columns:
+        arrays[str(sample)] = pa.array(values[sample].to_numpy(dtype=np.float32), pa.float32())
+    table = pa.table(arrays)
+    table = table.replace_schema_metadata({_KEY: json.dumps(metadata, default=str).encode()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as tmp:
+        tmp_path = Path(tmp.name)
+    pq.write_table(table, tmp_path, compression="zstd")
+    tmp_path.replace(path)
+
+
+def read_expression_info(path: Path) -> ExpressionInfo:
+    """Sample names, feature count and genemill metadata of an expression file."""
+    try:
+        meta = pq.read_metadata(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        msg = f"{path}: not a readable expression Parquet file ({exc})"
+        raise StoreError(msg) from exc
+    names = meta.schema.names
+    extra = json.loads((meta.metadata or {}).get(_KEY, b"{}"))
+    samples = [n for n in names if n != "feature_id" and n not in ANNOTATION_COLUMNS]
+    return ExpressionInfo(path=path, samples=samples, n_features=meta.num_rows, metadata=extra)
+
+
+def read_expression(
+    path: Path, *, samples: list[str] | None = None, with_annotation: bool = False
+) -> pd.DataFrame:
+    """Read features x samples (float32) for ``samples`` (all when None), indexed by feature_id."""
+    info = read_expression_info(path)
+    wanted = info.samples if samples is None else samples
+    missing = [s for s in wanted if s not in info.samples]
+    if missing:
+        msg = f"{path}: samples {missing[:5]} are not in this expression file"
+        raise StoreError(msg)
+    extra = [c for c in ANNOTATION_COLUMNS if with_annotation and c in pq.read_schema(path).names]
+    table = pq.read_table(path, columns=["feature_id", *extra, *wanted])
+    frame = table.to_pandas()
+    return frame.set_index("feature_id")
