@@ -121,8 +121,27 @@ def _raw_files(record: SampleRecord) -> list[str]:
     return [url for url in record.supplementary_files if url.lower().endswith(_RAW_SUFFIXES)]
 
 
+_DESCRIPTION_PAIR = re.compile(r"^\s*([A-Za-z][\w /()-]{0,40}?)\s*[=:]\s*(.+?)\s*$")
+
+
+def description_pairs(lines: list[str]) -> list[tuple[str, str]]:
+    """``key = value`` / ``key: value`` items of old GEO descriptions (``Age = 70; Gender = Female``).
+
+    Older GEO samples (e.g. GSE781) carry their attributes there instead of characteristics.
+    """
+    pairs = []
+    for line in lines:
+        for item in line.split(";"):
+            match = _DESCRIPTION_PAIR.match(item)
+            if match:
+                pairs.append((match.group(1), match.group(2)))
+    return pairs
+
+
 def _apply_harmonized(sample: Sample, record: SampleRecord) -> None:
     pairs = list(record.characteristics)
+    if not pairs:
+        pairs = description_pairs(record.fields.get("Sample_description", []))
     for key in ("Sample_source_name_ch1", "Source Name", "source_name"):
         pairs.extend((key.removeprefix("Sample_"), value) for value in record.fields.get(key, []))
     result = harmonize(pairs)
