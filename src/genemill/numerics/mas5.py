@@ -167,8 +167,9 @@ def mas5_background(
     Parameters
     ----------
     intensities
-        ``(n_cells, n_arrays)`` (or ``(n_cells,)``) raw linear intensities of the *unique* PM and MM
-        cells; the zone statistics are computed from exactly these cells.
+        ``(n_cells, n_arrays)`` (or ``(n_cells,)``) raw linear intensities of the PM and MM cells;
+        the zone statistics are computed from exactly these rows (affy passes the unique PM cells
+        followed by the unique MM cells, as :func:`mas5` does).
     x, y
         ``(n_cells,)`` 0-based CEL coordinates (x = column, y = row) of those cells.
     n_cols, n_rows
