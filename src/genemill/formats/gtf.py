@@ -133,7 +133,7 @@ def _binary_lines(fh: IO[Any]) -> Iterator[bytes]:
         magic = fh.read(2)
         fh.seek(start)
     else:
-        fh = io.BufferedReader(fh)  # type: ignore[arg-type]
+        fh = io.BufferedReader(fh)  # type: ignore[type-var]
         magic = fh.peek(2)[:2]
     stream = gzip.GzipFile(fileobj=fh, mode="rb") if magic == _GZIP_MAGIC else fh
     try:

@@ -131,8 +131,9 @@ def map_transcripts(
     if missing not in ("error", "drop"):
         msg = f"missing must be 'error' or 'drop', found {missing!r}"
         raise ValueError(msg)
-    ids = _trim(np.asarray(transcript_ids, dtype=object), ignore_tx_version, ignore_after_bar)
-    table_tx = _trim(np.asarray(tx2gene_transcripts, dtype=object), ignore_tx_version, ignore_after_bar)
+    trim = {"ignore_tx_version": ignore_tx_version, "ignore_after_bar": ignore_after_bar}
+    ids = _trim(np.asarray(transcript_ids, dtype=object), **trim)
+    table_tx = _trim(np.asarray(tx2gene_transcripts, dtype=object), **trim)
     table_gene = np.asarray(tx2gene_genes, dtype=object)
     # get_indexer needs unique keys; duplicated() keeps the first row, like cleanTx2Gene.
     first = ~pd.Index(table_tx).duplicated(keep="first")
@@ -153,7 +154,7 @@ def map_transcripts(
     )
 
 
-def _trim(ids: ObjectArray, ignore_tx_version: bool, ignore_after_bar: bool) -> ObjectArray:
+def _trim(ids: ObjectArray, *, ignore_tx_version: bool, ignore_after_bar: bool = False) -> ObjectArray:
     pattern = _AFTER_DOT if ignore_tx_version else _AFTER_BAR if ignore_after_bar else None
     if pattern is None:
         return ids
@@ -171,8 +172,9 @@ def _raise_no_match(ids: ObjectArray, table_tx: ObjectArray, source: str | None)
 
 
 def _raise_missing(missing_ids: ObjectArray, total: int, table_tx: ObjectArray, source: str | None) -> None:
-    trimmed_table = set(_trim(table_tx, True, False).tolist())
-    fixable = sum(identifier in trimmed_table for identifier in _trim(missing_ids, True, False).tolist())
+    trimmed_table = set(_trim(table_tx, ignore_tx_version=True).tolist())
+    trimmed_missing = _trim(missing_ids, ignore_tx_version=True).tolist()
+    fixable = sum(identifier in trimmed_table for identifier in trimmed_missing)
     hint = f"; ignore_tx_version=True would match {fixable} of them" if fixable else ""
     msg = (
         f"{len(missing_ids)} of {total} transcripts in {source or 'the quantification files'} "
@@ -285,4 +287,5 @@ def scale_counts_from_abundance(
         msg = f"method must be 'scaledTPM' or 'lengthScaledTPM', found {method!r}"
         raise ValueError(msg)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return generated * (counts.sum(axis=0) / generated.sum(axis=0))
+        scaled: FloatArray = generated * (counts.sum(axis=0) / generated.sum(axis=0))
+    return scaled
