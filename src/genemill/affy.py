@@ -1,0 +1,152 @@
+"""Process Affymetrix 3' expression arrays from files: CEL + CDF in, log2 expression table out.
+
+The file-level shell over :mod:`genemill.formats.cel`, :mod:`genemill.formats.cdf` and
+:mod:`genemill.numerics.rma`::
+
+    from genemill import affy
+    table = affy.rma(["a.CEL.gz", "b.CEL"], cdf="HG-U133_Plus_2.cdf")   # probe sets x samples, log2
+
+Results equal Bioconductor ``affy::rma`` / ``affy::justRMA`` with a CDF environment built by
+``makecdfenv::make.cdf.env``. Rows are probe-set ids ordered as affy orders them (R's ``sort`` of
+the names under ICU collation, e.g. ``en_US``: punctuation before digits before letters, letters
+compared case-insensitively first), columns are file names without ``.gz`` and ``.CEL``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from genemill.errors import InputError, UnsupportedPlatformError
+from genemill.formats.cdf import CdfLayout, load_cdf_cache, parse_cdf, save_cdf_cache
+from genemill.formats.cel import CelFile, parse_cel
+from genemill.numerics.rma import rma as rma_matrix
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import NDArray
+
+__all__ = ["read_cdf", "read_cel", "rma", "sample_name"]
+
+# CLDR root collation order of the ASCII punctuation and symbols, then digits; letters follow.
+_PUNCTUATION = " _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$0123456789"
+_PRIMARY = {char: k for k, char in enumerate(_PUNCTUATION)}
+_PRIMARY |= {c: 100 + k for k, c in enumerate("abcdefghijklmnopqrstuvwxyz")}
+_PRIMARY |= {c.upper(): 100 + k for k, c in enumerate("abcdefghijklmnopqrstuvwxyz")}
+
+
+def read_cel(path: str | Path) -> CelFile:
+    """Read one CEL file (text v3, XDA v4 or Calvin; gzip detected by content)."""
+    return parse_cel(Path(path).read_bytes(), name=str(path))
+
+
+def read_cdf(path: str | Path, *, cache_dir: Path | None = None) -> CdfLayout:
+    """Read a CDF (ASCII or XDA, gzip or not); the file stem is kept as a chip-type alias.
+
+    With ``cache_dir`` the parsed layout is stored as ``<sha256 of the file>.npz`` and reused.
+    """
+    source = Path(path)
+    data = source.read_bytes()
+    cached = None
+    if cache_dir is not None:
+        cached = cache_dir / f"{hashlib.sha256(data).hexdigest()}.npz"
+        if cached.exists():
+            return load_cdf_cache(cached)
+    layout = parse_cdf(data, name=str(source))
+    layout = replace(layout, aliases=(*layout.aliases, _strip_suffixes(source.name, (".gz", ".cdf"))))
+    if cached is not None:
+        _atomic_save(layout, cached)
+    return layout
+
+
+def rma(cel_paths: Sequence[str | Path], *, cdf: str | Path | CdfLayout, workers: int = 2) -> pd.DataFrame:
+    """Return log2 RMA expression, probe sets (rows) x samples (columns), as ``affy::rma``.
+
+    Every CEL must have the CDF's dimensions and (when the CEL records one) chip type;
+    otherwise :class:`~genemill.errors.UnsupportedPlatformError` names both files and sizes.
+    """
+    layout = cdf if isinstance(cdf, CdfLayout) else read_cdf(cdf)
+    names = [sample_name(path) for path in cel_paths]
+    if not names:
+        msg = "rma needs at least one CEL file"
+        raise InputError(msg)
+    if len(set(names)) != len(names):
+        msg = f"two CEL files share a sample name: {sorted(n for n in names if names.count(n) > 1)[0]!r}"
+        raise InputError(msg)
+    pm = _pm_matrix(cel_paths, layout, workers=workers)
+    expression = rma_matrix(pm, layout.offsets, workers=workers, overwrite_input=True)
+    del pm
+    keep = np.diff(layout.offsets) > 0
+    ids = [pid for pid, k in zip(layout.probeset_ids, keep, strict=True) if k]
+    table = pd.DataFrame(expression[keep], index=pd.Index(ids, name="probe_set_id"), columns=names)
+    return table.iloc[sorted(range(len(ids)), key=lambda k: _collation_key(ids[k]))]
+
+
+def sample_name(path: str | Path) -> str:
+    """Return the sample name of a CEL path: the file name without ``.gz`` and ``.CEL``."""
+    return _strip_suffixes(Path(path).name, (".gz", ".cel"))
+
+
+def _pm_matrix(cel_paths: Sequence[str | Path], layout: CdfLayout, *, workers: int) -> NDArray[np.float64]:
+    """Read the PM intensities of every CEL into a Fortran-ordered ``(probes, arrays)`` matrix."""
+    pm = np.empty((layout.pm_index.size, len(cel_paths)), dtype=np.float64, order="F")
+
+    def load(j: int) -> None:
+        cel = read_cel(cel_paths[j])
+        _check_platform(cel, layout)
+        pm[:, j] = cel.intensities[layout.pm_index]
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        list(pool.map(load, range(len(cel_paths))))
+    return pm
+
+
+def _check_platform(cel: CelFile, layout: CdfLayout) -> None:
+    cdf_label = layout.aliases[-1] if layout.aliases else layout.chip_type
+    known = {_normalize(name) for name in (layout.chip_type, *layout.aliases) if name}
+    same_size = (cel.rows, cel.cols) == (layout.rows, layout.cols)
+    if same_size and (not cel.chip_type or not known or _normalize(cel.chip_type) in known):
+        return
+    msg = (
+        f"{cel.path} is chip type {cel.chip_type!r} ({cel.cols}x{cel.rows} cells) but CDF {cdf_label!r} "
+        f"describes {layout.chip_type or cdf_label!r} ({layout.cols}x{layout.rows} cells)"
+    )
+    raise UnsupportedPlatformError(msg)
+
+
+def _normalize(chip_type: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", chip_type.lower())
+
+
+def _strip_suffixes(name: str, suffixes: tuple[str, ...]) -> str:
+    for suffix in suffixes:
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    return name
+
+
+def _collation_key(name: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Sort key of ICU's root collation for ASCII names: primary weights, then lower before upper."""
+    primary = tuple(_PRIMARY.get(char, 200 + ord(char)) for char in name)
+    return primary, tuple(int(char.isupper()) for char in name)
+
+
+def _atomic_save(layout: CdfLayout, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".npz.tmp")
+    os.close(handle)
+    try:
+        save_cdf_cache(layout, Path(temporary))
+        Path(temporary).replace(target)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
