@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     biostudies_base_url: str = Field(
         default="https://www.ebi.ac.uk/biostudies", description="ArrayExpress / BioStudies base URL."
     )
+    annotation_dir: Path | None = Field(
+        default=None,
+        description="Folder with org.Hs.eg.db gene tables (genes.tsv.gz, entrez_ensembl_gene.tsv.gz); "
+        "default: the repository's data/annotation-org-hs-eg-db.",
+    )
     workers: int = Field(default=2, description="Local worker processes for the job runner.")
     max_attempts: int = Field(default=3, description="Attempts per job before it is marked failed.")
     scheduler: str | None = Field(default=None, description="Dask scheduler address (tcp://host:port).")
@@ -67,9 +72,7 @@ def load_settings(**overrides: Any) -> Settings:
     if config_file.is_file():
         with config_file.open("rb") as fh:
             file_values = tomllib.load(fh)
-    env_set = {
-        name for name in Settings.model_fields if f"GENEMILL_{name.upper()}" in os.environ
-    }
+    env_set = {name for name in Settings.model_fields if f"GENEMILL_{name.upper()}" in os.environ}
     values = {k: v for k, v in file_values.items() if k not in env_set}
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)

@@ -54,10 +54,11 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 
 def _register() -> None:
-    from genemill.cli import db, survey
+    from genemill.cli import db, process, survey
 
     app.add_typer(db.app, name="db")
     survey.register(app)
+    app.command("process")(process.process_command)
 
 
 def main() -> None:

@@ -121,6 +121,7 @@ def _print_experiment(data: dict[str, Any]) -> None:
     _field("Source Repository", f"{data['source_database']} {data['source_url']}", "None")
     _field("Alternate Accession IDs", data["alternate_accession_codes"], "None")
     _field("First Published", data["source_first_published"], "Unknown")
+    _print_processing(data)
     columns = data["sample_metadata"]
     table = Table(
         "Accession Code", "Title", *[c.replace("_", " ").capitalize() for c in columns], "Processing"
@@ -136,6 +137,32 @@ def _print_experiment(data: dict[str, Any]) -> None:
             state,
         )
     console.print(table)
+
+
+def _print_processing(data: dict[str, Any]) -> None:
+    """One line per current processing result: pipeline, samples, gene mapping counts."""
+    seen: dict[int, tuple[dict[str, Any], int]] = {}
+    for sample in data["samples"]:
+        for result in sample["results"]:
+            entry = seen.setdefault(result["id"], (result, 0))
+            seen[result["id"]] = (entry[0], entry[1] + 1)
+    for result, count in seen.values():
+        processor = result["processor"]
+        console.print(
+            f"[bold]Processing:[/] {processor['name']} {processor['version']} ({result['mode']}), "
+            f"{count} sample(s), parameters {result['parameters']}",
+            soft_wrap=True,
+            highlight=False,
+        )
+        for platform, report in sorted(result["annotations"].get("platforms", {}).items()):
+            console.print(
+                f"  {platform}: {report['n_mapped']} of {report['n_input_ids']} ids mapped to "
+                f"{report['n_genes']} Ensembl genes, {report['n_unmapped']} unmapped, "
+                f"{report['n_ambiguous']} ambiguous, {report['n_control']} AFFX controls dropped "
+                f"({report['annotation_release']})",
+                soft_wrap=True,
+                highlight=False,
+            )
 
 
 def _cell(sample: dict[str, Any], column: str) -> str:

@@ -96,17 +96,18 @@ def enqueue(
     params: dict[str, Any] | None = None,
     max_attempts: int = 3,
     requeue_failed: bool = True,
+    force: bool = False,
 ) -> Job:
     """Add a job, or return the existing one for (kind, target).
 
     A SUCCEEDED job is left alone (finished work is not redone); a FAILED one is re-queued with
-    fresh attempts when ``requeue_failed``.
+    fresh attempts when ``requeue_failed``; ``force`` re-queues a SUCCEEDED one too.
     """
     job = session.scalar(select(Job).where(Job.kind == kind.value, Job.target == target))
     if job is None:
         job = Job(kind=kind.value, target=target, params=params or {}, max_attempts=max_attempts)
         session.add(job)
-    elif job.state == JobState.FAILED and requeue_failed:
+    elif (job.state == JobState.FAILED and requeue_failed) or (force and job.state != JobState.RUNNING):
         job.state = JobState.QUEUED
         job.attempts = 0
         job.error = job.error_type = job.traceback = None

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genemill.accessions import Archive, parse_accession
+from genemill.accessions import Accession, Archive, parse_accession
 from genemill.config import Settings
 from genemill.errors import AccessionError, FormatError
 from genemill.formats.detect import MetadataFormat, read_head, sniff_metadata_format
 from genemill.formats.records import ExperimentMetadata
+from genemill.pipeline.annotation import save_platform_tables
 from genemill.pipeline.executors import InlineExecutor
 from genemill.pipeline.ingest import store_experiment
 from genemill.pipeline.jobs import JobKind, RunSummary, enqueue, run_jobs
@@ -72,10 +73,24 @@ def read_metadata_file(path: Path) -> ExperimentMetadata:
     return metadata
 
 
-def import_metadata(settings: Settings, db: Database, path: Path) -> ImportReport:
-    """Parse ``path`` and store its experiment in one transaction (a copy of the file is kept)."""
+def import_metadata(
+    settings: Settings, db: Database, path: Path, *, with_publication: bool = False
+) -> ImportReport:
+    """Parse ``path`` and store its experiment in one transaction (a copy of the file is kept).
+
+    ``with_publication`` (online) adds the PubMed title, authors and DOI.
+    """
     metadata = read_metadata_file(path)
+    return _store(settings, db, metadata, path, with_publication=with_publication)
+
+
+def _store(
+    settings: Settings, db: Database, metadata: ExperimentMetadata, path: Path, *, with_publication: bool
+) -> ImportReport:
+    if with_publication:
+        _add_publication(settings, metadata)
     stored = FileStore(settings.files_dir).put(path, suffix=_suffix(path))
+    save_platform_tables(settings, metadata, source_sha256=stored.sha256)
     with db.session() as session:
         experiment = store_experiment(session, metadata, metadata_sha256=stored.sha256)
         _record_metadata_file(session, experiment, path, stored.path, stored.sha256, stored.size)
@@ -126,14 +141,51 @@ def run_import_job(settings: Settings, target: str, params: dict[str, Any]) -> d
     return {"accession": report.accession, "samples": report.samples}
 
 
-def run_survey_job(settings: Settings, target: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Job handler for ``survey``: download the accession's metadata, then import it."""
-    from genemill.sources.survey import fetch_experiment_metadata
+def _download_metadata(
+    settings: Settings, accession: Accession, dest: Path
+) -> tuple[ExperimentMetadata, Path]:
+    from genemill.sources import arrayexpress, geo
+    from genemill.sources.http import make_client
 
+    with make_client(settings) as client:
+        if accession.archive is Archive.GEO:
+            path = geo.fetch_series_soft(client, settings, accession.code, dest_dir=dest)
+            return read_metadata_file(path), path
+        from genemill.formats.magetab import read_magetab
+
+        idf = arrayexpress.fetch_idf(client, settings, accession.code, dest_dir=dest)
+        sdrf = arrayexpress.fetch_sdrf(client, settings, accession.code, dest_dir=dest)
+        return read_magetab(idf, sdrf), idf
+
+
+def _add_publication(settings: Settings, metadata: ExperimentMetadata) -> None:
+    """Fill publication title / authors / DOI from PubMed when the series names a PMID."""
+    if not metadata.series.pubmed_ids:
+        return
+    from genemill.sources.eutils import fetch_publication
+    from genemill.sources.http import make_client, ncbi_limiter
+
+    with make_client(settings) as client:
+        publication = fetch_publication(
+            client, settings, metadata.series.pubmed_ids[0], limiter=ncbi_limiter(settings)
+        )
+    metadata.series.fields["genemill_publication"] = [
+        publication.title,
+        publication.doi or "",
+        "; ".join(publication.authors),
+    ]
+
+
+def run_survey_job(settings: Settings, target: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Job handler for ``survey``: download the accession's metadata (and PubMed record), store it."""
     accession = parse_accession(target)
-    dest = settings.home / "downloads" / accession.code
-    path = fetch_experiment_metadata(settings, accession, dest)
-    return run_import_job(settings, target, {"path": str(path)})
+    metadata, path = _download_metadata(settings, accession, settings.home / "downloads" / accession.code)
+    db = Database(settings.resolved_database_url)
+    try:
+        report = _store(settings, db, metadata, path, with_publication=bool(params.get("pubmed", True)))
+    finally:
+        db.dispose()
+    return {"accession": report.accession, "samples": report.samples}
 
 
 def import_files(settings: Settings, db: Database, paths: list[Path]) -> RunSummary:

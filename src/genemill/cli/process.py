@@ -1,0 +1,57 @@
+"""`genemill process`: run the processing pipelines on stored experiments."""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from genemill.cli.common import open_database, settings_of
+from genemill.pipeline.executors import InlineExecutor, LocalExecutor
+from genemill.pipeline.process import process_experiments
+
+console = Console()
+
+__all__ = ["Method", "process_command"]
+
+
+class Method(enum.StrEnum):
+    """Affymetrix summarization method."""
+
+    RMA = "rma"
+    MAS5 = "mas5"
+
+
+def process_command(
+    ctx: typer.Context,
+    accessions: Annotated[list[str], typer.Argument(help="Stored experiment accessions.")],
+    method: Annotated[Method, typer.Option(help="Affymetrix method for raw CEL files.")] = Method.RMA,
+    force: Annotated[bool, typer.Option("--force", help="Re-process experiments already processed.")] = False,
+    workers: Annotated[int, typer.Option(help="Worker processes (1 = in this process).")] = 1,
+) -> None:
+    """Process experiments: raw files with genemill's pipelines, else the submitter's tables."""
+    settings = settings_of(ctx)
+    db = open_database(ctx)
+    executor = InlineExecutor() if workers <= 1 else LocalExecutor(workers)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("processing experiments", total=len(accessions))
+        try:
+            summary = process_experiments(
+                settings, db, accessions, method=method.value, force=force, executor=executor
+            )
+        finally:
+            executor.shutdown()
+        progress.update(task, completed=len(accessions))
+    for target in summary.succeeded:
+        console.print(f"[green]processed[/] {target}")
+    for target, reason in summary.failed:
+        console.print(f"[red]failed[/] {target}: {reason}", soft_wrap=True)
+    skipped = {a.upper() for a in accessions} - set(summary.succeeded) - {t for t, _ in summary.failed}
+    for target in sorted(skipped):
+        console.print(f"already processed {target} (use --force to redo)")
+    if summary.failed:
+        raise typer.Exit(code=5)

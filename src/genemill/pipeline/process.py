@@ -1,0 +1,97 @@
+"""Process an experiment's samples with the right pipeline, one durable job per experiment.
+
+Routing per sample: raw Affymetrix CEL files on disk -> the Affymetrix pipeline (RMA across the
+experiment's arrays of one platform, or MAS5 per array); otherwise the submitter's processed table
+when the series carries one -> the submitter pipeline, flagged ``submitter``; otherwise the sample is
+marked unprocessable with the reason. A failing sample never stops the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from genemill.config import Settings
+from genemill.pipeline.executors import Executor, InlineExecutor
+from genemill.pipeline.ingest import refresh_counts
+from genemill.pipeline.jobs import JobKind, RunSummary, enqueue, run_jobs
+from genemill.pipeline.submitter import process_submitter
+from genemill.store import queries
+from genemill.store.db import Database
+from genemill.store.models import Sample
+from genemill.store.results import mark_unprocessable
+
+__all__ = ["ProcessReport", "process_experiment", "process_experiments", "run_process_job"]
+
+
+@dataclass
+class ProcessReport:
+    """What one processing run did to an experiment's samples."""
+
+    accession: str
+    processed: dict[str, str] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _local_cels(sample: Sample) -> list[str]:
+    return [
+        f.local_path for f in sample.original_files if f.kind == "CEL" and f.local_path and f.is_downloaded
+    ]
+
+
+def process_experiment(
+    settings: Settings, db: Database, accession: str, *, method: str = "rma"
+) -> ProcessReport:
+    """Process every sample of a stored experiment; return what was processed or refused and why."""
+    with db.session() as session:
+        experiment = queries.get_experiment(session, accession)
+        report = ProcessReport(accession=experiment.accession)
+        raw = [s for s in experiment.samples if _local_cels(s)]
+        rest = [s for s in experiment.samples if not _local_cels(s)]
+        if raw:
+            from genemill.pipeline.affymetrix import process_affymetrix
+
+            affy = process_affymetrix(settings, session, experiment, raw, method=method)
+            report.processed.update(dict.fromkeys(affy.processed, f"affymetrix-{method}"))
+            report.refused.update(affy.refused)
+            report.details["affymetrix"] = affy.details
+        if rest:
+            outcome = process_submitter(settings, session, experiment, rest)
+            report.processed.update(dict.fromkeys(outcome.processed, "submitter"))
+            report.refused.update(outcome.refused)
+            report.details["submitter"] = outcome.platform_reports
+        for sample in experiment.samples:
+            if sample.accession not in report.processed and sample.accession not in report.refused:
+                reason = "no raw files on disk and no submitter-processed table"
+                mark_unprocessable(sample, reason)
+                report.refused[sample.accession] = reason
+        refresh_counts(experiment)
+    return report
+
+
+def run_process_job(settings: Settings, target: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Job handler for ``process``: ``target`` is the experiment accession."""
+    db = Database(settings.resolved_database_url)
+    try:
+        report = process_experiment(settings, db, target, method=str(params.get("method", "rma")))
+    finally:
+        db.dispose()
+    return {"processed": len(report.processed), "refused": report.refused}
+
+
+def process_experiments(
+    settings: Settings,
+    db: Database,
+    accessions: list[str],
+    *,
+    method: str = "rma",
+    force: bool = False,
+    executor: Executor | None = None,
+) -> RunSummary:
+    """Enqueue one process job per experiment and run them (finished ones are skipped unless ``force``)."""
+    with db.session() as session:
+        for accession in accessions:
+            code = queries.get_experiment(session, accession).accession
+            enqueue(session, JobKind.PROCESS, code, params={"method": method}, force=force)
+    return run_jobs(settings, db, executor=executor or InlineExecutor(), kinds=[JobKind.PROCESS.value])
