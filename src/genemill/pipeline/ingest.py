@@ -235,6 +235,10 @@ def store_experiment(
     experiment.submitter_institution = series.submitter_institution
     experiment.pubmed_id = series.pubmed_ids[0] if series.pubmed_ids else None
     experiment.publication_authors = series.contributors
+    publication = series.fields.get("genemill_publication")
+    if publication:
+        experiment.publication_title, experiment.publication_doi, authors = publication
+        experiment.publication_authors = [a for a in authors.split("; ") if a] or series.contributors
     experiment.source_first_published = parse_date(series.submission_date)
     experiment.source_last_modified = parse_date(series.last_update_date)
     experiment.raw_fields = series.fields
