@@ -247,3 +247,15 @@ def test_mas5_matches_affymetrix_chp(chip: tuple[str, list[str], Mas5Result]) ->
 def test_mas5_refuses_pm_only_designs() -> None:
     with pytest.raises(UnsupportedPlatformError, match="1 of 2 probes have none"):
         mas5(np.ones(4), [0, 1], [2, -1], offsets=[0, 2], n_cols=2, n_rows=2)
+
+
+def test_affy_mas5_table_equals_affy_row_for_row() -> None:
+    from genemill import affy
+
+    folder = DATA / "affy-hg-focus"
+    cels = [folder / name for name in CHIPS["HG-Focus"][2]]
+    table = affy.mas5(cels, cdf=folder / "HG-Focus.CDF.gz")
+    reference = _reference("HG-Focus", "affy_mas5_signal")
+    assert list(table.index) == list(reference.index)  # affy's (ICU-collated) probe-set order
+    assert list(table.columns) == ["HG-Focus-1-121502.calvin", "HG-Focus-2-121502.calvin"]
+    assert np.abs(table.to_numpy() / reference.to_numpy() - 1).max() < 6e-7
