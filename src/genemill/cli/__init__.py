@@ -59,6 +59,7 @@ def _register() -> None:
     app.add_typer(db.app, name="db")
     survey.register(app)
     app.command("process")(process.process_command)
+    app.command("import-cel")(process.import_cel_command)
 
 
 def main() -> None:

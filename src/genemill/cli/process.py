@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,11 +12,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from genemill.cli.common import open_database, settings_of
 from genemill.pipeline.executors import InlineExecutor, LocalExecutor
+from genemill.pipeline.private import create_cel_experiment
 from genemill.pipeline.process import process_experiments
 
 console = Console()
 
-__all__ = ["Method", "process_command"]
+__all__ = ["Method", "import_cel_command", "process_command"]
 
 
 class Method(enum.StrEnum):
@@ -55,3 +57,19 @@ def process_command(
         console.print(f"already processed {target} (use --force to redo)")
     if summary.failed:
         raise typer.Exit(code=5)
+
+
+def import_cel_command(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="CEL files (text v3, XDA v4, Calvin; .gz allowed).")],
+    title: Annotated[str, typer.Option(help="Title of the private experiment.")],
+    cdf: Annotated[Path | None, typer.Option(help="CDF for these arrays (kept for later runs).")] = None,
+    organism: Annotated[str | None, typer.Option(help="Scientific name, e.g. 'Homo sapiens'.")] = None,
+    method: Annotated[Method, typer.Option(help="RMA (arrays normalized together) or MAS5.")] = Method.RMA,
+) -> None:
+    """Process your own CEL files with the same pipeline as public ones (a private experiment)."""
+    settings = settings_of(ctx)
+    db = open_database(ctx)
+    accession = create_cel_experiment(settings, db, paths, title=title, cdf=cdf, organism=organism)
+    console.print(f"stored {len(paths)} CEL file(s) as private experiment {accession}")
+    process_command(ctx, [accession], method=method, force=True, workers=1)
