@@ -146,18 +146,20 @@ def read_transcript_estimates(
     if absent:
         msg = f"{len(absent)} quantification file(s) not found: {', '.join(absent[:5])}"
         raise FileNotFoundError(msg)
-    quants = [_read_one(path, type) for path in files]
-    reference = quants[0].names
-    columns = [_align(quant, reference, path, files[0]) for quant, path in zip(quants, files, strict=True)]
-    length = np.column_stack([quant.effective_length for quant in columns])
+    # One file at a time into preallocated matrices: peak memory is the matrices plus one file.
+    first = _read_one(files[0], type)
+    reference = first.names
+    shape = (len(reference), len(files))
+    abundance, counts, length = np.empty(shape), np.empty(shape), np.empty(shape)
+    for column, path in enumerate(files):
+        quant = first if column == 0 else _align(_read_one(path, type), reference, path, files[0])
+        abundance[:, column] = quant.tpm
+        counts[:, column] = quant.num_reads
+        length[:, column] = quant.effective_length
+        del quant
     if type == "rsem":
         length[length < 1] = 1.0
-    return TranscriptEstimates(
-        transcript_ids=reference,
-        abundance=np.column_stack([quant.tpm for quant in columns]),
-        counts=np.column_stack([quant.num_reads for quant in columns]),
-        length=length,
-    )
+    return TranscriptEstimates(transcript_ids=reference, abundance=abundance, counts=counts, length=length)
 
 
 def _read_one(path: Path, source_format: QuantType) -> TranscriptQuant:

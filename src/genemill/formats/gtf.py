@@ -27,6 +27,8 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, Literal
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -237,7 +239,7 @@ def _read_all(fh: IO[Any], path: str | None) -> bytes:
         raise FormatError(msg, path=path) from exc
 
 
-def _two_columns(data: bytes, sep: str, *, skip: int, path: str | None) -> list[list[str]]:
+def _two_columns(data: bytes, sep: str, *, skip: int, path: str | None) -> list[npt.NDArray[np.object_]]:
     """Return the first two columns of a delimited table (Arrow's reader; Python to locate errors)."""
     width = len(data.split(b"\n", 1)[0].split(sep.encode()))
     if width < 2:
@@ -247,7 +249,7 @@ def _two_columns(data: bytes, sep: str, *, skip: int, path: str | None) -> list[
     try:
         table = pacsv.read_csv(
             pa.BufferReader(data),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=skip),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=skip, use_threads=False),
             parse_options=pacsv.ParseOptions(delimiter=sep),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
@@ -262,12 +264,12 @@ def _two_columns(data: bytes, sep: str, *, skip: int, path: str | None) -> list[
                 raise FormatError(msg, path=path, line=line_no) from exc
         msg = f"cannot parse the table: {exc}"
         raise FormatError(msg, path=path) from exc
-    columns = [table.column(i).to_pylist() for i in range(2)]
+    columns = [table.column(i).to_numpy(zero_copy_only=False) for i in range(2)]
     for column in columns:
-        if "" in column:
-            line_no = column.index("") + skip + 1
+        empty = np.flatnonzero(column == "")
+        if empty.size:
             msg = f"expected two non-empty {sep!r}-separated columns, found an empty cell"
-            raise FormatError(msg, path=path, line=line_no)
+            raise FormatError(msg, path=path, line=int(empty[0]) + skip + 1)
     return columns
 
 

@@ -32,6 +32,7 @@ from typing import IO, Any, Literal
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from genemill.errors import SalmonFormatError
@@ -69,6 +70,7 @@ _FIELDS: dict[str, tuple[str, str, str, str, str]] = {
     "rsem": ("transcript_id", "length", "effective_length", "TPM", "expected_count"),
 }
 _TEXT_COLUMNS = frozenset({"Name", "target_id", "transcript_id", "gene_id"})
+_NON_SPACE = re.compile(rb"\S")
 _NUMBER = re.compile(rb"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
@@ -124,8 +126,8 @@ def read_quant(fh: IO[Any], *, source_format: SourceFormat) -> TranscriptQuant:
     path = _name_of(fh)
     data = _read_bytes(fh, path)
     header = _HEADERS[source_format]
-    body = _check_header(data, header, path)
-    table = _parse_body(body, header, path)
+    start = _check_header(data, header, path)
+    table = _parse_body(data, start, header, path)
     columns = {name: table.column(name) for name in header}
     numeric = {
         name: columns[name].to_numpy().astype(np.float64, copy=False)
@@ -134,8 +136,8 @@ def read_quant(fh: IO[Any], *, source_format: SourceFormat) -> TranscriptQuant:
     }
     _check_numbers(numeric, header, path)
     name_column, length, effective_length, tpm, num_reads = _FIELDS[source_format]
+    _check_names(columns[name_column], name_column, path)
     names = np.asarray(columns[name_column].to_numpy(zero_copy_only=False), dtype=object)
-    _check_names(names, name_column, path)
     gene_ids = None
     if source_format == "rsem":
         gene_ids = np.asarray(columns["gene_id"].to_numpy(zero_copy_only=False), dtype=object)
@@ -173,26 +175,27 @@ def _read_bytes(fh: IO[Any], path: str | None) -> bytes:
         raise SalmonFormatError(msg, path=path) from exc
 
 
-def _check_header(data: bytes, header: tuple[str, ...], path: str | None) -> bytes:
-    """Check the first line against ``header``; return the rest of the file."""
-    first, newline, body = data.partition(b"\n")
+def _check_header(data: bytes, header: tuple[str, ...], path: str | None) -> int:
+    """Check the first line against ``header``; return the offset where the rows start."""
+    end = data.find(b"\n")
+    first = data if end < 0 else data[:end]
     found = first.rstrip(b"\r").decode("utf-8", errors="replace")
     if found.split("\t") != list(header):
         msg = f"expected header {chr(9).join(header)!r}, found {found[:200]!r}"
         raise SalmonFormatError(msg, path=path, line=1)
-    if not newline or not body.strip():
+    if end < 0 or _NON_SPACE.search(data, end) is None:
         msg = "truncated file: a header but no transcript rows"
         raise SalmonFormatError(msg, path=path, line=2)
-    return body
+    return end + 1
 
 
-def _parse_body(body: bytes, header: tuple[str, ...], path: str | None) -> pa.Table:
-    """Parse the rows with Arrow's CSV reader (multi-threaded, correctly rounded floats)."""
+def _parse_body(data: bytes, start: int, header: tuple[str, ...], path: str | None) -> pa.Table:
+    """Parse the rows from ``data[start:]`` with Arrow's CSV reader (correctly rounded floats)."""
     types = {name: pa.string() if name in _TEXT_COLUMNS else pa.float64() for name in header}
     try:
         return pacsv.read_csv(
-            pa.BufferReader(body),
-            read_options=pacsv.ReadOptions(column_names=list(header)),
+            pa.BufferReader(pa.py_buffer(data).slice(start)),  # a view: no copy of the rows
+            read_options=pacsv.ReadOptions(column_names=list(header), use_threads=False),
             parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(
                 column_types=types,
@@ -203,7 +206,7 @@ def _parse_body(body: bytes, header: tuple[str, ...], path: str | None) -> pa.Ta
         )
     except pa.ArrowInvalid as exc:
         # Arrow's message names the column but not the line: find the line ourselves.
-        _diagnose_rows(body, header, path)
+        _diagnose_rows(data[start:], header, path)
         msg = f"cannot parse rows: {exc}"
         raise SalmonFormatError(msg, path=path) from exc
 
@@ -242,24 +245,24 @@ def _check_numbers(numeric: Mapping[str, FloatArray], header: tuple[str, ...], p
             raise SalmonFormatError(msg, path=path, line=row + 2)
 
 
-def _check_names(names: npt.NDArray[np.object_], column: str, path: str | None) -> None:
-    empty = np.flatnonzero(names == "")
-    if empty.size:
-        msg = f"column 1 ({column}): empty transcript name"
-        raise SalmonFormatError(msg, path=path, line=int(empty[0]) + 2)
-    listed = names.tolist()
-    if len(set(listed)) == len(listed):
+def _check_names(column: pa.ChunkedArray, name: str, path: str | None) -> None:
+    """Reject empty or repeated transcript names (checked in Arrow; Python only to locate them)."""
+    if pc.any(pc.equal(column, "")).as_py():
+        row = column.to_pylist().index("")
+        msg = f"column 1 ({name}): empty transcript name"
+        raise SalmonFormatError(msg, path=path, line=row + 2)
+    distinct = pc.count_distinct(column).as_py()
+    if distinct == len(column):
         return
     seen: dict[str, int] = {}
-    for row, name in enumerate(listed):
-        if name in seen:
-            total = len(listed) - len(set(listed))
+    for row, value in enumerate(column.to_pylist()):
+        if value in seen:
             msg = (
-                f"duplicate transcript name {name!r} (first on line {seen[name] + 2}; "
-                f"{total} duplicate rows in total)"
+                f"duplicate transcript name {value!r} (first on line {seen[value] + 2}; "
+                f"{len(column) - distinct} duplicate rows in total)"
             )
             raise SalmonFormatError(msg, path=path, line=row + 2)
-        seen[name] = row
+        seen[value] = row
 
 
 # --------------------------------------------------------------------------- Salmon JSON files
