@@ -1,0 +1,171 @@
+"""Benchmark: genemill.rnaseq.tximport vs Bioconductor tximport on the same files, in one run.
+
+    .venv/bin/python bench/tximport.py [--repeat 5]
+
+Each measurement is a fresh process (Rscript, or python for genemill) so that peak RSS (from
+``os.wait4``) is that one run's. Reported per side:
+
+* ``call``  — only the tximport call, timed inside the process (R: ``system.time(tximport(...))``;
+  genemill: ``time.perf_counter()`` around ``tximport(...)``). Both read and parse the quantification
+  files inside the call; the tx2gene table is read before it on both sides.
+* ``total`` — wall time of the whole process: interpreter start, library loading
+  (``library(tximport)`` / ``import genemill.rnaseq``), reading tx2gene, the call.
+* ``peak``  — maximum resident set size of the process.
+
+Medians over ``--repeat`` runs. R uses whichever importer tximport picks (readr's read_tsv when
+readr is installed, else read.delim); the script prints which. A check line compares the grand
+total of the counts on both sides.
+
+Datasets (real files from data/, see their PROVENANCE.md):
+zebrafish-SRP095529 (6 × 59,071 transcripts → 31,882 genes), mouse-gencode (3 × 500), and
+geuvadis (2 × 200,401 GENCODE v27 transcripts) with a *pseudo* tx2gene mapping every transcript to
+itself (no real GENCODE v27 tx2gene is available offline), to show scaling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+
+R_SCRIPT = r"""
+suppressPackageStartupMessages(library(tximport))
+args <- commandArgs(TRUE)
+cfa <- args[1]; t2g_path <- args[2]; order <- args[3]; files <- args[-(1:3)]
+names(files) <- basename(dirname(files))
+if (any(duplicated(names(files)))) names(files) <- sub("\\.(quant\\.sf|sf)(\\.gz)?$", "", basename(files))
+t2g <- read.delim(t2g_path, header = FALSE, colClasses = "character")
+tx2gene <- if (order == "gene_transcript") data.frame(tx = t2g[[2]], gene = t2g[[1]]) else
+  data.frame(tx = t2g[[1]], gene = t2g[[2]])
+importer <- if (requireNamespace("readr", quietly = TRUE)) "readr::read_tsv" else "read.delim"
+st <- system.time(txi <- suppressMessages(tximport(files, type = "salmon", tx2gene = tx2gene,
+                                                   countsFromAbundance = cfa, dropInfReps = TRUE)))
+cat(sprintf("RESULT %.6f %.17g %d %s\n", st[["elapsed"]], sum(txi$counts), nrow(txi$counts), importer))
+"""
+
+GENEMILL_SCRIPT = r"""
+import sys, time
+from genemill.formats.gtf import read_tx2gene_table
+from genemill.rnaseq import tximport
+from pathlib import Path
+cfa, t2g_path, order, *files = sys.argv[1:]
+with open(t2g_path, "rb") as fh:
+    tx2gene = read_tx2gene_table(fh, order=order)
+start = time.perf_counter()
+result = tximport([Path(f) for f in files], tx2gene, counts_from_abundance=cfa)
+elapsed = time.perf_counter() - start
+print(f"RESULT {elapsed:.6f} {result.counts.to_numpy().sum():.17g} {result.counts.shape[0]} -")
+"""
+
+
+def _run(argv: list[str]) -> dict[str, float | str]:
+    """Run one process; return its call time, wall time, peak RSS (MB) and check values."""
+    env = {**os.environ, "TZ": "UTC"}  # readr asks timedatectl for the zone otherwise
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        text = out.read().decode()
+        if process.returncode != 0:
+            raise RuntimeError(f"{argv[0]} failed ({process.returncode}): {err.read().decode()[-2000:]}")
+    line = next(row for row in text.splitlines() if row.startswith("RESULT "))
+    _, call, total_counts, n_genes, importer = line.split()
+    return {
+        "call": float(call),
+        "total": wall,
+        "peak_mb": usage.ru_maxrss / 1024,
+        "sum": float(total_counts),
+        "genes": float(n_genes),
+        "importer": importer,
+    }
+
+
+def _datasets(workdir: Path) -> list[tuple[str, list[Path], Path, str]]:
+    zebrafish = DATA / "rnaseq-refinebio-SRP095529"
+    mouse = sorted((DATA / "rnaseq-pytximport-mouse-subset").glob("Sample_*.sf"))
+    mouse_t2g = workdir / "mouse_t2g.tsv"
+    names = [line.split("\t")[0] for line in mouse[0].read_text().splitlines()[1:]]
+    mouse_t2g.write_text("".join(f"{name}\t{name.split('|')[1]}\n" for name in names))
+    geuvadis = [DATA / "rnaseq-tximportdata-geuvadis" / s / "quant.sf.gz" for s in ("ERR188021", "ERR188088")]
+    geuvadis_t2g = workdir / "geuvadis_identity_t2g.tsv"
+    with gzip.open(geuvadis[0], "rt") as fh:
+        next(fh)
+        geuvadis_t2g.write_text("".join(f"{row.split(chr(9))[0]}\t{row.split(chr(9))[0]}\n" for row in fh))
+    return [
+        (
+            "zebrafish-SRP095529",
+            sorted(zebrafish.glob("SRR*.quant.sf.gz")),
+            zebrafish / "genes_to_transcripts.txt.gz",
+            "gene_transcript",
+        ),
+        ("mouse-gencode", mouse, mouse_t2g, "transcript_gene"),
+        ("geuvadis (pseudo tx2gene)", geuvadis, geuvadis_t2g, "transcript_gene"),
+    ]
+
+
+def _median(runs: list[dict[str, float | str]], key: str) -> float:
+    return statistics.median(float(run[key]) for run in runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--modes", nargs="+", default=["no", "lengthScaledTPM"])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        r_script = workdir / "bench.R"
+        r_script.write_text(R_SCRIPT)
+        header = (
+            f"{'dataset':26} {'countsFromAbundance':19} | {'call R':>7} {'gm':>6} {'R/gm':>5} | "
+            f"{'total R':>7} {'gm':>6} {'R/gm':>5} | {'peak R MB':>9} {'gm':>6} {'R/gm':>5} | check"
+        )
+        print(header)
+        print("-" * len(header))
+        importer = "?"
+        for name, files, t2g, order in _datasets(workdir):
+            for mode in args.modes:
+                tail = [mode, str(t2g), order, *map(str, files)]
+                r_runs = [_run(["Rscript", str(r_script), *tail]) for _ in range(args.repeat)]
+                gm_runs = [_run([sys.executable, "-c", GENEMILL_SCRIPT, *tail]) for _ in range(args.repeat)]
+                importer = str(r_runs[0]["importer"])
+                r_sum, gm_sum = float(r_runs[0]["sum"]), float(gm_runs[0]["sum"])
+                same = abs(r_sum - gm_sum) <= 1e-9 * abs(r_sum) and r_runs[0]["genes"] == gm_runs[0]["genes"]
+                cells = [
+                    f"{name:26} {mode:19}",
+                    *(
+                        f"{_median(r_runs, key):{w}.{p}f} {_median(gm_runs, key):6.{p}f} "
+                        f"{_median(r_runs, key) / _median(gm_runs, key):5.1f}"
+                        for key, w, p in (("call", 7, 3), ("total", 7, 3), ("peak_mb", 9, 0))
+                    ),
+                    f"{'ok' if same else 'DIFFERENT'} ({int(float(r_runs[0]['genes']))} genes)",
+                ]
+                print(" | ".join(cells), flush=True)
+    print(
+        json.dumps(
+            {
+                "repeat": args.repeat,
+                "r_importer": importer,
+                "python": sys.version.split()[0],
+                "cpus": os.cpu_count(),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
