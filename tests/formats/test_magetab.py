@@ -86,12 +86,14 @@ def test_quoted_idf_with_bare_carriage_returns() -> None:
 
 
 def test_sample_accession_rule() -> None:
-    assert (
-        sample_accession("E-MTAB-1", "donor A", "1007409-C30057", "C30057.CEL") == "E-MTAB-1-1007409-C30057"
-    )
-    assert sample_accession("E-MTAB-1", "S1", "hyb 1", "") == "E-MTAB-1-S1"  # the one without spaces
-    assert sample_accession("E-MTAB-1", "long source", "short x", "") == "E-MTAB-1-long source"
-    assert sample_accession("", "a", "", "") == "a"
+    def rule(source: str, assay: str, filename: str = "") -> str:
+        return sample_accession("E-MTAB-1", source=source, assay=assay, filename=filename)
+
+    assert rule("donor A", "1007409-C30057", "C30057.CEL") == "E-MTAB-1-1007409-C30057"  # file stem
+    assert rule("S1", "hyb 1") == "E-MTAB-1-S1"  # the one without spaces
+    assert rule("long source", "short x") == "E-MTAB-1-long source"  # else the longer
+    assert rule("mouse 1", "") == "E-MTAB-1-mouse 1"  # only one of the two
+    assert sample_accession("", source="a", assay="", filename="") == "a"
 
 
 # Hand-written SDRFs in MAGE-TAB layout.

@@ -120,7 +120,7 @@ def read_idf(source: BinaryIO, *, path_hint: str | None = None) -> SeriesRecord:
     )
 
 
-def sample_accession(experiment: str, source: str, assay: str, filename: str) -> str:
+def sample_accession(experiment: str, *, source: str, assay: str, filename: str) -> str:
     """refine.bio's rule for an ArrayExpress sample accession (see the module docstring)."""
     prefix = f"{experiment}-" if experiment else ""
     if not source or not assay:  # refine.bio always had both (from the API); an SDRF may not
@@ -186,7 +186,9 @@ def _sample_row(
     characteristics = _characteristics(header, norms, cells)
     files = [c for n, c in zip(norms, cells, strict=True) if c and _is_file_column(n)]
     return SampleRecord(
-        accession=sample_accession(experiment, source, assay, first(*_RAW_FILE_COLUMNS)),
+        accession=sample_accession(
+            experiment, source=source, assay=assay, filename=first(*_RAW_FILE_COLUMNS)
+        ),
         title=source or assay,
         organism=list(dict.fromkeys(v for k, v in characteristics if k.lower() == "organism")),
         platform=first("arraydesignref") or None,

@@ -52,7 +52,7 @@ from genemill.formats.records import (
     SampleRecord,
     SeriesRecord,
 )
-from genemill.formats.stream import ByteLines, decode_line, source_name, split_matrix
+from genemill.formats.stream import ByteLines, count_newlines, decode_line, source_name, split_matrix
 
 __all__ = [
     "SoftEntity",
@@ -242,7 +242,7 @@ def _table(columns: tuple[str, ...], text: bytes, described: list[tuple[str, str
         text = text.replace(b"\r\n", b"\n")
     if text.endswith(b"\n\n") or text == b"\n":
         text = text.rstrip(b"\n") + b"\n" if text.strip(b"\n") else b""
-        n_rows = text.count(b"\n")
+        n_rows = count_newlines(text)
     names, descriptions = unique_columns(columns, described)
     return DataTable(names, text, n_rows, descriptions)
 
