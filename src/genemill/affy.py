@@ -51,19 +51,22 @@ def read_cel(path: str | Path) -> CelFile:
 
 
 def read_cdf(path: str | Path, *, cache_dir: Path | None = None) -> CdfLayout:
-    """Read a CDF (ASCII or XDA, gzip or not); the file stem is kept as a chip-type alias.
+    """Read a CDF (ASCII or XDA, gzip or not); the file name is kept as a chip-type alias.
 
     With ``cache_dir`` the parsed layout is stored as ``<sha256 of the file>.npz`` and reused.
     """
     source = Path(path)
     data = source.read_bytes()
+    stem = _strip_suffixes(source.name, (".gz", ".cdf"))
+    names = (stem, stem.split(".")[0])  # "Test3.xda.CDF" names chip Test3 (XDA files carry no name)
     cached = None
     if cache_dir is not None:
         cached = cache_dir / f"{hashlib.sha256(data).hexdigest()}.npz"
         if cached.exists():
-            return load_cdf_cache(cached)
+            layout = load_cdf_cache(cached)
+            return replace(layout, aliases=tuple(dict.fromkeys((*layout.aliases, *names))))
     layout = parse_cdf(data, name=str(source))
-    layout = replace(layout, aliases=(*layout.aliases, _strip_suffixes(source.name, (".gz", ".cdf"))))
+    layout = replace(layout, aliases=tuple(dict.fromkeys((*layout.aliases, *names))))
     if cached is not None:
         _atomic_save(layout, cached)
     return layout
@@ -76,6 +79,7 @@ def rma(cel_paths: Sequence[str | Path], *, cdf: str | Path | CdfLayout, workers
     otherwise :class:`~genemill.errors.UnsupportedPlatformError` names both files and sizes.
     """
     layout = cdf if isinstance(cdf, CdfLayout) else read_cdf(cdf)
+    cdf_label = str(cdf) if not isinstance(cdf, CdfLayout) else (layout.chip_type or "<layout>")
     names = [sample_name(path) for path in cel_paths]
     if not names:
         msg = "rma needs at least one CEL file"
@@ -83,7 +87,7 @@ def rma(cel_paths: Sequence[str | Path], *, cdf: str | Path | CdfLayout, workers
     if len(set(names)) != len(names):
         msg = f"two CEL files share a sample name: {sorted(n for n in names if names.count(n) > 1)[0]!r}"
         raise InputError(msg)
-    pm = _pm_matrix(cel_paths, layout, workers=workers)
+    pm = _pm_matrix(cel_paths, layout, cdf_label=cdf_label, workers=workers)
     expression = rma_matrix(pm, layout.offsets, workers=workers, overwrite_input=True)
     del pm
     keep = np.diff(layout.offsets) > 0
@@ -97,13 +101,15 @@ def sample_name(path: str | Path) -> str:
     return _strip_suffixes(Path(path).name, (".gz", ".cel"))
 
 
-def _pm_matrix(cel_paths: Sequence[str | Path], layout: CdfLayout, *, workers: int) -> NDArray[np.float64]:
+def _pm_matrix(
+    cel_paths: Sequence[str | Path], layout: CdfLayout, *, cdf_label: str, workers: int
+) -> NDArray[np.float64]:
     """Read the PM intensities of every CEL into a Fortran-ordered ``(probes, arrays)`` matrix."""
     pm = np.empty((layout.pm_index.size, len(cel_paths)), dtype=np.float64, order="F")
 
     def load(j: int) -> None:
         cel = read_cel(cel_paths[j])
-        _check_platform(cel, layout)
+        _check_platform(cel, layout, cdf_label=cdf_label)
         pm[:, j] = cel.intensities[layout.pm_index]
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -111,15 +117,15 @@ def _pm_matrix(cel_paths: Sequence[str | Path], layout: CdfLayout, *, workers: i
     return pm
 
 
-def _check_platform(cel: CelFile, layout: CdfLayout) -> None:
-    cdf_label = layout.aliases[-1] if layout.aliases else layout.chip_type
+def _check_platform(cel: CelFile, layout: CdfLayout, *, cdf_label: str) -> None:
     known = {_normalize(name) for name in (layout.chip_type, *layout.aliases) if name}
     same_size = (cel.rows, cel.cols) == (layout.rows, layout.cols)
     if same_size and (not cel.chip_type or not known or _normalize(cel.chip_type) in known):
         return
+    described = layout.chip_type or (layout.aliases[0] if layout.aliases else "")
     msg = (
-        f"{cel.path} is chip type {cel.chip_type!r} ({cel.cols}x{cel.rows} cells) but CDF {cdf_label!r} "
-        f"describes {layout.chip_type or cdf_label!r} ({layout.cols}x{layout.rows} cells)"
+        f"{cel.path} is chip type {cel.chip_type!r} ({cel.cols}x{cel.rows} cells) but CDF {cdf_label} "
+        f"describes {described!r} ({layout.cols}x{layout.rows} cells)"
     )
     raise UnsupportedPlatformError(msg)
 
@@ -163,6 +169,7 @@ def mas5(cel_paths: Sequence[str | Path], *, cdf: str | Path | CdfLayout) -> pd.
     from genemill.numerics.mas5 import mas5 as mas5_arrays  # kept local: this function was appended
 
     layout = cdf if isinstance(cdf, CdfLayout) else read_cdf(cdf)
+    cdf_label = str(cdf) if not isinstance(cdf, CdfLayout) else (layout.chip_type or "<layout>")
     names = [sample_name(path) for path in cel_paths]
     if not names or len(set(names)) != len(names):
         msg = f"mas5 needs CEL files with distinct sample names, found {names!r}"
@@ -172,7 +179,7 @@ def mas5(cel_paths: Sequence[str | Path], *, cdf: str | Path | CdfLayout) -> pd.
     signal = np.empty((offsets.size - 1, len(names)))
     for j, path in enumerate(cel_paths):
         cel = read_cel(path)
-        _check_platform(cel, layout)
+        _check_platform(cel, layout, cdf_label=cdf_label)
         result = mas5_arrays(
             cel.intensities,
             layout.pm_index,

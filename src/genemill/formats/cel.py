@@ -201,7 +201,10 @@ def _cell_table(body: bytes, *, name: str, section: str) -> tuple[NDArray[np.flo
     width = len(columns_line.split())
     values = _numbers(numbers.strip(), name=name, section=section)
     if values.size % width or not np.isfinite(values).all():
-        msg = f"[{section}] rows must hold {width} numbers each ({columns_line.decode().strip()})"
+        header = columns_line.decode("latin-1").strip()
+        msg = (
+            f"[{section}] rows must hold {width} numbers each ({header}); an incomplete row means truncation"
+        )
         raise CelFormatError(msg, path=name)
     table = values.reshape(-1, width)
     if table.shape[0] < int(declared):

@@ -47,6 +47,9 @@ def quantile_target(matrix: ArrayLike, *, length: int | None = None) -> NDArray[
     for j in range(cols):
         column = data[:, j]
         observed = np.sort(column[~np.isnan(column)])
+        if observed.size == 0:
+            msg = f"column {j} has no finite values; quantiles are undefined"
+            raise InputError(msg)
         total += observed if observed.size == rows else _interpolate(observed, rows)
     target = (total.astype(np.float64)) / float(cols)
     if length is None or length == rows:
