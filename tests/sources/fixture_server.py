@@ -356,6 +356,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server_version = "genemill-fixture/1"
     server: ThreadingHTTPServer
 
+    def handle(self) -> None:
+        """Serve the connection; a client hanging up between requests is normal, not an error."""
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError, TimeoutError):
+            self.close_connection = True
+
     def log_message(self, format: str, *args: object) -> None:
         """Keep test output quiet; the request log is :attr:`FixtureServer.requests`."""
 
@@ -380,25 +387,31 @@ class _RequestHandler(BaseHTTPRequestHandler):
             headers={k.lower(): v for k, v in self.headers.items()},
         )
         route, fault = self.fixture._lookup(path, query)
-        self._recorded = False
+        self._seen, self._fault, self._recorded = seen, fault, False
         try:
             status = self._respond(seen, route, fault, head=head)
         except (BrokenPipeError, ConnectionResetError):
             status = -1  # the client went away (e.g. after its read timeout)
             self.close_connection = True
-        self._record(seen, status, fault)
+        self._record(status)
 
-    def _record(self, seen: RecordedRequest, status: int, fault: Fault | None) -> None:
-        """Log the request once (a stall logs it before going silent, so tests see it at once)."""
+    def _record(self, status: int) -> None:
+        """Log the request once, before the client can see any answer (so tests never race it)."""
         if not self._recorded:
             self._recorded = True
-            self.fixture._record(replace(seen, status=status, fault=fault.kind if fault else None))
+            kind = self._fault.kind if self._fault else None
+            self.fixture._record(replace(self._seen, status=status, fault=kind))
+
+    def _end_headers(self, status: int) -> None:
+        self._record(status)
+        self.end_headers()
 
     def _respond(
         self, seen: RecordedRequest, route: _Route | None, fault: Fault | None, *, head: bool
     ) -> int:
         if fault is not None and fault.kind == "reset":
             self.close_connection = True
+            self._record(0)
             return 0
         if fault is not None and fault.kind == "status":
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
@@ -430,7 +443,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
-        self.end_headers()
+        self._end_headers(status)
         if not head:
             self.wfile.write(body)
         return status
@@ -454,7 +467,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
         for name, value in route.headers.items():
             self.send_header(name, value)
-        self.end_headers()
+        self._end_headers(status)
         if head:
             return status
         limit = end
@@ -464,7 +477,6 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(chunk)
         self.wfile.flush()
         if fault is not None and fault.kind == "stall":
-            self._record(seen, status, fault)
             self.fixture.stopping.wait(fault.seconds)
         if limit < end:
             self.close_connection = True
