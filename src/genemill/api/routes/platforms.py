@@ -1,0 +1,25 @@
+"""``/v1/platforms/``: array designs and sequencers with readable names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from genemill.api.deps import LimitDep, OffsetDep, SessionDep, page_links
+from genemill.api.schemas import Page, PlatformOut
+from genemill.store import catalog
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/platforms", tags=["platforms"])
+
+
+@router.get("", response_model=Page[PlatformOut])
+def list_platforms(
+    request: Request, session: SessionDep, limit: LimitDep = 25, offset: OffsetDep = 0
+) -> dict[str, Any]:
+    """Platforms by accession with sample counts."""
+    count, rows = catalog.list_platforms(session, limit=limit, offset=offset)
+    following, preceding = page_links(request, count=count, limit=limit, offset=offset)
+    return {"count": count, "next": following, "previous": preceding, "results": rows}

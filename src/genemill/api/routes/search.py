@@ -1,0 +1,116 @@
+"""``/v1/search/``: full-text experiment search with facet filters, ordering and facet counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from genemill.api.deps import MAX_OFFSET, LimitDep, OffsetDep, SessionDep, page_links
+from genemill.api.schemas import SearchBody, SearchPage
+from genemill.store.search import SearchQuery, search
+
+__all__ = ["SearchFilters", "router"]
+
+router = APIRouter(prefix="/search", tags=["search"])
+
+Values = Annotated[list[str] | None, Query()]
+Threshold = Annotated[int | None, Query(ge=-1, le=MAX_OFFSET)]
+
+
+def _split(values: list[str] | None) -> tuple[str, ...]:
+    """Repeated parameters and comma-separated lists, both accepted."""
+    return tuple(part.strip() for value in values or [] for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Search filters parsed from the query string."""
+
+    organisms: tuple[str, ...] = ()
+    technologies: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()
+    has_publication: bool | None = None
+    num_downloadable_samples_gt: int | None = None
+    num_processed_samples_gt: int | None = None
+
+    def query(self, *, text: str = "", ordering: str, limit: int, offset: int) -> SearchQuery:
+        """The store query for one page."""
+        return SearchQuery(
+            text=text,
+            organisms=self.organisms,
+            technologies=self.technologies,
+            platforms=self.platforms,
+            has_publication=self.has_publication,
+            num_downloadable_samples_gt=self.num_downloadable_samples_gt,
+            num_processed_samples_gt=self.num_processed_samples_gt,
+            ordering=ordering,
+            limit=limit,
+            offset=offset,
+        )
+
+
+def search_filters(
+    organism: Values = None,
+    downloadable_organism: Values = None,
+    technology: Values = None,
+    platform: Values = None,
+    has_publication: bool | None = None,
+    num_downloadable_samples__gt: Threshold = None,
+    num_processed_samples__gt: Threshold = None,
+) -> Filters:
+    """Facet filters: organism (name or HOMO_SAPIENS), technology, platform (GPL…), has_publication."""
+    return Filters(
+        organisms=_split(organism) + _split(downloadable_organism),
+        technologies=_split(technology),
+        platforms=_split(platform),
+        has_publication=has_publication,
+        num_downloadable_samples_gt=num_downloadable_samples__gt,
+        num_processed_samples_gt=num_processed_samples__gt,
+    )
+
+
+SearchFilters = Annotated[Filters, Depends(search_filters)]
+
+
+def _page(request: Request, query: SearchQuery, session: Any) -> dict[str, Any]:
+    result = search(session, query)
+    following, preceding = page_links(request, count=result.count, limit=query.limit, offset=query.offset)
+    return {
+        "count": result.count,
+        "next": following,
+        "previous": preceding,
+        "results": result.results,
+        "facets": result.facets,
+        "facet_experiments": result.facet_experiments,
+    }
+
+
+@router.get("", response_model=SearchPage)
+def search_experiments(
+    request: Request,
+    session: SessionDep,
+    filters: SearchFilters,
+    search: Annotated[str, Query(max_length=1000, description="Free text; field:value terms.")] = "",
+    ordering: Annotated[str, Query(description="_score, num_total_samples, … ('-' descending)")] = "_score",
+    limit: LimitDep = 25,
+    offset: OffsetDep = 0,
+) -> dict[str, Any]:
+    """Search experiments; facets count downloadable samples per value."""
+    return _page(request, filters.query(text=search, ordering=ordering, limit=limit, offset=offset), session)
+
+
+@router.post("", response_model=SearchPage)
+def search_experiments_post(request: Request, session: SessionDep, body: SearchBody) -> dict[str, Any]:
+    """The same search with the parameters as a JSON body."""
+    filters = Filters(
+        organisms=_split(body.organism),
+        technologies=_split(body.technology),
+        platforms=_split(body.platform),
+        has_publication=body.has_publication,
+        num_downloadable_samples_gt=body.num_downloadable_samples__gt,
+        num_processed_samples_gt=body.num_processed_samples__gt,
+    )
+    query = filters.query(text=body.search, ordering=body.ordering, limit=body.limit, offset=body.offset)
+    return _page(request, query, session)
