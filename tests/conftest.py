@@ -73,13 +73,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     """Settings pointing at a temporary home and the parametrized database."""
-    return Settings(home=tmp_path / "home", database_url=database_url, workers=2)
+    return Settings(home=tmp_path / "home", database_url=database_url, workers=2, retry_backoff_seconds=0.01)
 
 
 @pytest.fixture
 def sqlite_settings(tmp_path: Path) -> Settings:
     """Settings on the embedded default only (SQLite in a temporary home)."""
-    return Settings(home=tmp_path / "home", workers=2)
+    return Settings(home=tmp_path / "home", workers=2, retry_backoff_seconds=0.01)
 
 
 @pytest.fixture

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     )
     workers: int = Field(default=2, description="Local worker processes for the job runner.")
     max_attempts: int = Field(default=3, description="Attempts per job before it is marked failed.")
+    retry_backoff_seconds: float = Field(
+        default=1.0, description="First retry delay of a failed job; doubles per attempt (max 300 s)."
+    )
     scheduler: str | None = Field(default=None, description="Dask scheduler address (tcp://host:port).")
 
     @property

@@ -40,6 +40,7 @@ __all__ = [
     "claim_next",
     "enqueue",
     "execute_job",
+    "handler_name",
     "recover_stale",
     "register_handler",
     "run_jobs",
@@ -70,7 +71,7 @@ def register_handler(kind: JobKind, dotted: str) -> None:
 def _resolve(kind: str) -> Handler:
     from importlib import import_module
 
-    dotted = _HANDLERS.get(kind) or _DEFAULT_HANDLERS[kind]
+    dotted = kind if ":" in kind else handler_name(kind)
     module, name = dotted.split(":")
     handler: Handler = getattr(import_module(module), name)
     return handler
@@ -196,12 +197,26 @@ class JobOutcome:
     retryable: bool = False
 
 
+def handler_name(kind: str) -> str:
+    """The ``module:function`` that runs jobs of ``kind`` (registered, else the default)."""
+    return _HANDLERS.get(kind) or _DEFAULT_HANDLERS[kind]
+
+
 def execute_job(
-    settings: Settings, job_id: int, kind: str, target: str, params: dict[str, Any]
+    settings: Settings,
+    job_id: int,
+    kind: str,
+    target: str,
+    params: dict[str, Any],
+    handler: str | None = None,
 ) -> JobOutcome:
-    """Run one job's handler (in whatever process the executor chose) and report its outcome."""
+    """Run one job's handler (in whatever process the executor chose) and report its outcome.
+
+    ``handler`` (``module:function``) is resolved by the submitting process and travels with the
+    job, so registrations made there also hold in worker processes.
+    """
     try:
-        result = _resolve(kind)(settings, target, params)
+        result = _resolve(handler or kind)(settings, target, params)
     except Exception as exc:  # the job boundary: record everything, classify, never swallow silently
         permanent = isinstance(exc, InputError | ProcessingError | NotFoundError)
         return JobOutcome(
@@ -225,7 +240,7 @@ class RunSummary:
     recovered: int = 0
 
 
-def _record(db: Database, outcome: JobOutcome, summary: RunSummary) -> None:
+def _record(db: Database, outcome: JobOutcome, summary: RunSummary, *, backoff: float = 1.0) -> None:
     with db.session() as session:
         job = session.get(Job, outcome.job_id)
         if job is None:
@@ -239,7 +254,7 @@ def _record(db: Database, outcome: JobOutcome, summary: RunSummary) -> None:
         job.error, job.error_type, job.traceback = outcome.error, outcome.error_type, outcome.traceback
         if outcome.retryable and job.attempts < job.max_attempts:
             job.state = JobState.QUEUED
-            job.not_before = utcnow() + dt.timedelta(seconds=min(60.0, 0.5 * 2**job.attempts))
+            job.not_before = utcnow() + dt.timedelta(seconds=min(300.0, backoff * 2 ** (job.attempts - 1)))
             summary.retried += 1
         else:
             job.state = JobState.FAILED
@@ -291,7 +306,9 @@ def run_jobs(
     while True:
         free = max(1, settings.workers) - len(running)
         for job_id, kind, target, params in _claim_batch(db, kinds, free) if free > 0 else []:
-            running[executor.submit(execute_job, settings, job_id, kind, target, params)] = job_id
+            handler = handler_name(kind)
+            future = executor.submit(execute_job, settings, job_id, kind, target, params, handler)
+            running[future] = job_id
         if not running:
             delay = _next_wait(db, kinds)
             if delay is None:
@@ -302,6 +319,6 @@ def run_jobs(
         for future in done:
             running.pop(future)
             outcome = future.result()
-            _record(db, outcome, summary)
+            _record(db, outcome, summary, backoff=settings.retry_backoff_seconds)
             if on_done is not None:
                 on_done(outcome)
