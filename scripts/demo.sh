@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: SQLite + local files in $GENEMILL_HOME (default ./.genemill-home),
-# the bundled real example experiments imported, processed, and shown.
+# The main job on the embedded default: SQLite + local files in $GENEMILL_HOME (default ./.genemill-home):
+# the bundled real example experiments are imported, processed and shown, then the web site is served.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -11,5 +11,11 @@ echo "==> importing bundled real example experiments (see data/*/PROVENANCE.md)"
 $GM import data/geo-soft/geoquery-extdata/GSE781_family.soft.gz \
            data/geo-soft/geoquery-extdata/GDS507.soft.gz \
            data/magetab-caarray/e-mexp-428_v1.0.idf
+echo "==> processing GSE781 (34 submitter-processed MAS5 tables -> Ensembl genes)"
+$GM process GSE781
+echo "==> processing your own CEL files: two real HG-Focus arrays with their CDF (RMA)"
+$GM import-cel --title "HG-Focus example arrays (Affymetrix Fusion SDK sample data)" \
+    --organism "Homo sapiens" --cdf data/affy-hg-focus/HG-Focus.CDF.gz \
+    data/affy-hg-focus/HG-Focus-1-121502.calvin.CEL.gz data/affy-hg-focus/HG-Focus-2-121502.calvin.CEL.gz
 $GM list
 $GM show GSE781
