@@ -127,6 +127,23 @@ def test_complete_part_is_confirmed_by_416(soft_server, client, fast_policy, tmp
     assert [r.status for r in soft_server.requests] == [416]
 
 
+def test_part_longer_than_the_remote_file_is_discarded(fixture_server, client, fast_policy, tmp_path):
+    """The file shrank on the server since the part was written: 416 with another size -> start over."""
+    fixture_server.add_bytes("/f.txt", b"short and new")
+    dest = tmp_path / "f.txt"
+    Path(str(dest) + ".part").write_bytes(b"a much longer old version of the file")
+    result = fetch(client, "https://example.org/f.txt", dest, policy=fast_policy)
+    assert dest.read_bytes() == b"short and new" and result.size == 13
+    assert [(r.range, r.status) for r in fixture_server.requests] == [("bytes=37-", 416), (None, 200)]
+
+
+def test_make_client_defaults(source_settings):
+    with make_client(source_settings) as made:
+        assert made.follow_redirects is True
+        assert made.timeout.read == 120.0 and made.timeout.connect == 15.0
+        assert made.headers["User-Agent"] == "genemill/0.1.0 (+tests@genemill.invalid)"
+
+
 def test_retry_after_429_honours_retry_after(soft_server, client, fast_policy, tmp_path):
     soft_server.add_fault(SOFT_PATH, Fault.status(429, retry_after=1))
     start = time.monotonic()
