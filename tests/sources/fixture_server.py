@@ -21,7 +21,8 @@ Routes (``path`` is the URL path without query, percent-decoded, e.g. ``/a b.txt
   ``ETag``, ``Last-Modified`` and byte ranges (``Range: bytes=N-`` / ``N-M`` → 206 with
   ``Content-Range``; unsatisfiable → 416 ``bytes */size``; ``If-Range`` that does not match the ETag →
   the whole body with 200). ``HEAD`` works on every route. ``query={"db": "gds"}`` restricts a route
-  to requests whose query contains those values, so one path can serve several answers.
+  to requests whose query contains those values, so one path can serve several answers;
+  ``ranges=False`` makes the route ignore ``Range`` like a server without range support.
 * :meth:`add_redirect` — 301/302/307 to another path (kept relative, so it stays on the same host).
 * :meth:`add_handler` — a function ``(RecordedRequest) -> Reply`` for anything dynamic.
 
@@ -148,6 +149,7 @@ class _Route:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     handler: Handler | None = None
+    ranges: bool = True
 
     def matches(self, query: dict[str, list[str]]) -> bool:
         return all(value in query.get(name, []) for name, value in self.query.items())
@@ -251,11 +253,13 @@ class FixtureServer:
         *,
         content_type: str | None = None,
         query: Mapping[str, str] | None = None,
+        ranges: bool = True,
     ) -> None:
-        """Serve the bytes of ``file`` (streamed from disk) at ``path``."""
+        """Serve the bytes of ``file`` (streamed from disk) at ``path``; ``ranges=False`` ignores Range."""
         if not file.is_file():
             raise FileNotFoundError(file)
-        self._add(path, _Route(dict(query or {}), body=file, content_type=_guess(path, content_type)))
+        route = _Route(dict(query or {}), body=file, content_type=_guess(path, content_type), ranges=ranges)
+        self._add(path, route)
 
     def add_bytes(
         self,
@@ -266,8 +270,9 @@ class FixtureServer:
         status: int = 200,
         headers: Mapping[str, str] | None = None,
         query: Mapping[str, str] | None = None,
+        ranges: bool = True,
     ) -> None:
-        """Serve ``data`` (str is UTF-8 encoded) at ``path`` with ``status``."""
+        """Serve ``data`` (str is UTF-8 encoded) at ``path`` with ``status``; ``ranges=False`` ignores Range."""
         body = data.encode() if isinstance(data, str) else data
         route = _Route(
             dict(query or {}),
@@ -275,6 +280,7 @@ class FixtureServer:
             content_type=_guess(path, content_type),
             status=status,
             headers=dict(headers or {}),
+            ranges=ranges,
         )
         self._add(path, route)
 
@@ -451,7 +457,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _body(self, seen: RecordedRequest, route: _Route, fault: Fault | None, *, head: bool) -> int:
         size, etag = route.size(), route.etag()
         span = _requested_span(seen, size, etag)
-        if fault is not None and fault.kind == "ignore_range":
+        if not route.ranges or (fault is not None and fault.kind == "ignore_range"):
             span = None
         if span == "unsatisfiable":
             return self._simple(416, b"", headers={"Content-Range": f"bytes */{size}"}, head=head)
@@ -460,7 +466,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", route.content_type)
         self.send_header("Content-Length", str(end - start))
-        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Accept-Ranges", "bytes" if route.ranges else "none")
         self.send_header("ETag", etag)
         self.send_header("Last-Modified", email.utils.formatdate(0, usegmt=True))
         if status == 206:

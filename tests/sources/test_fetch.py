@@ -208,6 +208,21 @@ def test_progress_resets_the_failure_budget(soft_server, client, fast_policy, tm
     assert len(soft_server.requests) == 6
 
 
+def test_server_without_ranges_cutting_at_the_same_byte_is_given_up(
+    fixture_server, client, fast_policy, tmp_path
+):
+    """Restarting from zero and dying at the same byte is no progress: no endless loop."""
+    fixture_server.add_file(SOFT_PATH, SOFT, ranges=False)
+    fixture_server.add_fault(SOFT_PATH, Fault.truncate(after_bytes=1000, times=99))
+    with pytest.raises(DownloadError, match=r"after 3 attempts: RemoteProtocolError"):
+        fetch(client, URL, tmp_path / "x", policy=fast_policy)
+    assert [(r.range, r.status) for r in fixture_server.requests] == [
+        (None, 200),
+        ("bytes=1000-", 200),
+        ("bytes=1000-", 200),
+    ]
+
+
 def test_checksum_mismatch_leaves_nothing_behind(soft_server, client, fast_policy, tmp_path):
     dest = tmp_path / "GSE781_family.soft.gz"
     with pytest.raises(ChecksumError) as caught:

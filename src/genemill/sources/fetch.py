@@ -18,8 +18,9 @@ The protocol, for a destination ``dest``:
 4. **Retry.** 408/425/429/5xx, connect/read timeouts, resets and bodies cut short of their
    ``Content-Length`` are retried per :class:`~genemill.sources.http.RetryPolicy`, honouring
    ``Retry-After``. The budget counts *consecutive failures without progress*: an attempt that
-   received bytes resets it, so a long download over a flaky link keeps going while a dead server is
-   given up after ``max_attempts`` tries (:class:`~genemill.errors.DownloadError` with the URL and
+   grew the part beyond its largest size so far resets it, so a long download over a flaky link
+   keeps going while a dead server (or one that ignores ``Range`` and always cuts at the same byte)
+   is given up after ``max_attempts`` tries (:class:`~genemill.errors.DownloadError` with the URL and
    last status). Other statuses (404, 403, ...) fail at once with a ``DownloadError``.
 5. **Verify, then install.** Size and checksums are compared; a mismatch deletes the part and raises
    :class:`~genemill.errors.ChecksumError` naming the URL, expected and actual values. A match is
@@ -94,7 +95,6 @@ class _Partial:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.size = 0
-        self.received = 0  # bytes received over the network during this fetch (monotonic)
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._sha256 = hashlib.sha256()
         # The ETag/Last-Modified of the representation the part holds, kept beside it so that a
@@ -136,7 +136,6 @@ class _Partial:
     def write(self, fh: BinaryIO, chunk: bytes) -> None:
         fh.write(chunk)
         self._hash(chunk)
-        self.received += len(chunk)
 
     def _hash(self, chunk: bytes) -> None:
         self._md5.update(chunk)
@@ -238,12 +237,17 @@ def _download(
     policy: RetryPolicy,
 ) -> None:
     failures = 0
+    # Progress means the part grew past its largest size so far: a server that ignores Range and
+    # cuts every transfer at the same byte restarts from zero each time and is given up on.
+    best = part.sync()
     while True:
-        received_before = part.received
         try:
             _attempt(client, url, part, expected=expected, progress=progress)
         except RETRYABLE_ERRORS as exc:
-            failures = 1 if part.received > received_before else failures + 1
+            if part.size > best:
+                best, failures = part.size, 1
+            else:
+                failures += 1
             if failures >= policy.max_attempts:
                 raise exhausted(exc, url=url, attempts=failures) from exc
             wait_after_failure(exc, url=url, failures=failures, policy=policy)
