@@ -6,6 +6,7 @@ SourceError 4, ProcessingError 5, StoreError 6, other GenemillError 1.
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import typer
@@ -65,6 +66,8 @@ def _register() -> None:
 def main() -> None:
     """Entry point: run the app and turn genemill errors into messages and exit codes."""
     _register()
+    # httpx logs full URLs at INFO, which would put the NCBI API key in logs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         app()
     except GenemillError as exc:
