@@ -8,8 +8,9 @@ high-water mark (``VmHWM`` in ``/proc/self/status``, Linux). Three contenders:
 * ``GEOparse`` - ``GEOparse.get_GEO(filepath=...)`` (tables parsed into pandas DataFrames).
 
 Reported per contender: parse time (best of ``--repeat`` runs, timed inside the child around the
-parse call only), RSS after imports ("base"), peak RSS ("peak", worst of the runs) and peak minus
-base ("parse"). Targets: genemill >= 5x faster than GEOparse and <= 1/3 of its peak memory.
+parse call only; contenders interleaved round by round so background load hits them alike), RSS
+after imports ("base"), peak RSS ("peak", worst of the runs) and peak minus base ("parse").
+Targets: genemill >= 5x faster than GEOparse and <= 1/3 of its peak memory.
 
 Usage: ``python bench/ingest_soft.py [FILE] [--repeat N]`` (default: GSE781_family.soft.gz).
 """
@@ -91,18 +92,27 @@ class Run:
         return self.peak_mb - self.base_mb
 
 
-def _measure(tool: str, path: Path, repeat: int) -> Run:
-    runs = []
+def _once(tool: str, path: Path) -> Run:
+    command = [sys.executable, __file__, str(path), "--child", tool]
+    out = subprocess.run(command, check=True, capture_output=True, text=True)
+    return Run(**json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _measure(path: Path, repeat: int) -> dict[str, Run]:
+    """Interleave the contenders round by round so background load hits them alike."""
+    runs: dict[str, list[Run]] = {tool: [] for tool in TOOLS}
     for _ in range(repeat):
-        command = [sys.executable, __file__, str(path), "--child", tool]
-        out = subprocess.run(command, check=True, capture_output=True, text=True)
-        runs.append(Run(**json.loads(out.stdout.strip().splitlines()[-1])))
-    return Run(
-        seconds=min(r.seconds for r in runs),
-        base_mb=min(r.base_mb for r in runs),
-        peak_mb=max(r.peak_mb for r in runs),
-        summary=runs[0].summary,
-    )
+        for tool in TOOLS:
+            runs[tool].append(_once(tool, path))
+    return {
+        tool: Run(
+            seconds=min(r.seconds for r in each),
+            base_mb=min(r.base_mb for r in each),
+            peak_mb=max(r.peak_mb for r in each),
+            summary=each[0].summary,
+        )
+        for tool, each in runs.items()
+    }
 
 
 def _verdict(ok: bool) -> str:
@@ -112,7 +122,7 @@ def _verdict(ok: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", nargs="?", type=Path, default=DEFAULT)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--child", choices=TOOLS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -120,7 +130,7 @@ def main() -> None:
         return
     size_mb = args.file.stat().st_size / 1e6
     print(f"{args.file.name}: {size_mb:.1f} MB compressed; best time / worst peak of {args.repeat} runs")
-    results = {tool: _measure(tool, args.file, args.repeat) for tool in TOOLS}
+    results = _measure(args.file, args.repeat)
     print(f"{'':9} {'time s':>7} {'base MB':>8} {'peak MB':>8} {'parse MB':>9}  result")
     for tool, r in results.items():
         print(f"{tool:9} {r.seconds:7.3f} {r.base_mb:8.1f} {r.peak_mb:8.1f} {r.parse_mb:9.1f}  {r.summary}")
