@@ -85,8 +85,9 @@ def read_tx2gene_gtf(fh: IO[Any], *, versions: VersionHandling = "keep") -> pd.D
     Raises
     ------
     FormatError
-        A data line without nine columns, a transcript row without ``transcript_id`` or
-        ``gene_id``, one transcript assigned to two genes, or no transcript/exon rows at all.
+        A transcript (or exon) line without nine columns or without ``transcript_id`` /
+        ``gene_id``, one transcript assigned to two genes, no transcript/exon rows at all, or a
+        truncated gzip stream. Other feature lines are skipped unparsed, for speed.
     """
     path = _name_of(fh)
     rows: dict[bytes, tuple[bytes, ...]] = {}
