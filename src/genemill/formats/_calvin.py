@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -71,8 +71,8 @@ class GenericFile:
         found = self.datasets.get(name)
         return None if found is None else found.rows
 
-    def column(self, name: str, expected_rows: int) -> NDArray[np.generic] | None:
-        """Return the first column of data set ``name`` in native byte order, or None."""
+    def column(self, name: str, expected_rows: int) -> NDArray[Any] | None:
+        """Return the first column of data set ``name`` (a big-endian view), or None."""
         rows = self.table(name)
         if rows is None:
             return None
@@ -81,16 +81,16 @@ class GenericFile:
         if values.shape[0] != expected_rows:
             msg = f"Calvin data set {name!r} has {values.shape[0]} rows, expected {expected_rows}"
             raise CelFormatError(msg)
-        return values.astype(values.dtype.newbyteorder("="))
+        return values
 
 
 class _Cursor:
     """A bounds-checked big-endian cursor; truncation errors name expected vs found bytes."""
 
-    def __init__(self, data: bytes, name: str, pos: int = 0) -> None:
+    def __init__(self, data: memoryview, name: str, pos: int = 0) -> None:
         self.data, self.name, self.pos = data, name, pos
 
-    def take(self, n: int) -> bytes:
+    def take(self, n: int) -> memoryview:
         end = self.pos + n
         if n < 0 or end > len(self.data):
             msg = f"truncated file: expected at least {end} bytes, found {len(self.data)}"
@@ -103,15 +103,15 @@ class _Cursor:
 
     def string(self) -> str:
         (n,) = self.unpack("i")
-        return self.take(n).decode("latin-1").rstrip("\x00")
+        return bytes(self.take(n)).decode("latin-1").rstrip("\x00")
 
     def wstring(self) -> str:
         (n,) = self.unpack("i")
-        return self.take(2 * n).decode("utf-16-be", errors="replace").split("\x00", 1)[0]
+        return bytes(self.take(2 * n)).decode("utf-16-be", errors="replace").split("\x00", 1)[0]
 
     def blob(self) -> bytes:
         (n,) = self.unpack("i")
-        return self.take(n)
+        return bytes(self.take(n))
 
     def parameters(self) -> dict[str, str]:
         (count,) = self.unpack("i")
@@ -138,7 +138,7 @@ def decode_value(value: bytes, mime: str) -> str:
     return value.hex()
 
 
-def parse_generic(data: bytes, *, name: str) -> GenericFile:
+def parse_generic(data: memoryview, *, name: str) -> GenericFile:
     """Parse a Calvin generic file: header, parent headers and every data set."""
     cursor = _Cursor(data, name)
     magic, version, n_groups, first_group = cursor.unpack("BBiI")
@@ -173,7 +173,7 @@ def _generic_header(cursor: _Cursor) -> tuple[str, str, dict[str, str]]:
     return data_type, date, parameters
 
 
-def _datasets(data: bytes, name: str, position: int, count: int) -> list[DataSet]:
+def _datasets(data: memoryview, name: str, position: int, count: int) -> list[DataSet]:
     found = []
     for _ in range(count):
         cursor = _Cursor(data, name, position)

@@ -44,7 +44,11 @@ from genemill.errors import CelFormatError
 from genemill.formats import _calvin
 
 if TYPE_CHECKING:
+    import mmap
+
     from numpy.typing import NDArray
+
+    Buffer = bytes | bytearray | memoryview | mmap.mmap
 
 __all__ = ["CelFile", "CelFormat", "parse_cel", "read_cel"]
 
@@ -93,27 +97,33 @@ def read_cel(fh: BinaryIO, *, name: str | None = None) -> CelFile:
     return parse_cel(fh.read(), name=label)
 
 
-def parse_cel(data: bytes, *, name: str = "<bytes>") -> CelFile:
-    """Parse the bytes of a CEL file; ``name`` is used in error messages and ``CelFile.path``."""
-    if not data:
+def parse_cel(data: Buffer, *, name: str = "<bytes>") -> CelFile:
+    """Parse the bytes of a CEL file; ``name`` is used in error messages and ``CelFile.path``.
+
+    ``data`` may be any buffer (bytes, memoryview, mmap); binary files are read without copying,
+    so ``stdev`` and ``npixels`` of XDA and Calvin files are read-only views into it.
+    """
+    view = memoryview(data).cast("B")
+    if not view.nbytes:
         msg = "empty file (0 bytes); expected a CEL file"
         raise CelFormatError(msg, path=name)
-    if data[:2] == _GZIP_MAGIC:
-        data = _gunzip(data, name)
-    if data[:4] in (b"BCEL", b"CCEL"):
-        msg = f"unsupported CEL variant: APT compact {data[:4].decode()!r} file; convert it to v4 or Calvin"
+    if bytes(view[:2]) == _GZIP_MAGIC:
+        view = memoryview(_gunzip(view, name))
+    head = bytes(view[:64])
+    if head[:4] in (b"BCEL", b"CCEL"):
+        msg = f"unsupported CEL variant: APT compact {head[:4].decode()!r} file; convert it to v4 or Calvin"
         raise CelFormatError(msg, path=name, offset=0)
-    if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[CEL]"):
-        return _parse_text(data, name)
-    if data[0] == 64:
-        return _parse_xda(data, name)
-    if data[0] == _calvin.MAGIC:
-        return _parse_calvin(data, name)
-    msg = f"expected '[CEL]' (v3), byte 64 (v4) or 59 (Calvin) at offset 0, found 0x{data[0]:02x}"
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[CEL]"):
+        return _parse_text(bytes(view), name)
+    if head[0] == 64:
+        return _parse_xda(view, name)
+    if head[0] == _calvin.MAGIC:
+        return _parse_calvin(view, name)
+    msg = f"expected '[CEL]' (v3), byte 64 (v4) or 59 (Calvin) at offset 0, found 0x{head[0]:02x}"
     raise CelFormatError(msg, path=name, offset=0)
 
 
-def _gunzip(data: bytes, name: str) -> bytes:
+def _gunzip(data: memoryview, name: str) -> bytes:
     try:
         return gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as exc:
@@ -261,7 +271,7 @@ def _date_from_dat_header(dat_header: str) -> str | None:
 # --------------------------------------------------------------------------- binary v4
 
 
-def _parse_xda(data: bytes, name: str) -> CelFile:
+def _parse_xda(data: memoryview, name: str) -> CelFile:
     reader = _LittleEndian(data, name)
     _magic, version, rows, cols, n_cells = reader.ints(5)
     if version != 4:
@@ -285,8 +295,8 @@ def _parse_xda(data: bytes, name: str) -> CelFile:
         rows=rows,
         cols=cols,
         intensities=np.ascontiguousarray(cells["mean"], dtype=np.float32),
-        stdev=np.ascontiguousarray(cells["stdev"], dtype=np.float32),
-        npixels=cells["npixels"].astype(np.int32),
+        stdev=cells["stdev"],
+        npixels=cells["npixels"],
         masks=_cell_index(masks["x"], masks["y"], rows=rows, cols=cols, name=name),
         outliers=_cell_index(outliers["x"], outliers["y"], rows=rows, cols=cols, name=name),
         scan_date=_date_from_dat_header(dat_header),
@@ -298,10 +308,10 @@ def _parse_xda(data: bytes, name: str) -> CelFile:
 class _LittleEndian:
     """A bounds-checked cursor over the bytes of an XDA file."""
 
-    def __init__(self, data: bytes, name: str) -> None:
+    def __init__(self, data: memoryview, name: str) -> None:
         self.data, self.name, self.pos = data, name, 0
 
-    def take(self, n: int) -> bytes:
+    def take(self, n: int) -> memoryview:
         end = self.pos + n
         if n < 0 or end > len(self.data):
             msg = f"truncated file: expected at least {end} bytes, found {len(self.data)}"
@@ -314,13 +324,13 @@ class _LittleEndian:
 
     def text(self) -> str:
         (length,) = self.ints(1)
-        return self.take(length).decode("latin-1").rstrip("\x00")
+        return bytes(self.take(length)).decode("latin-1").rstrip("\x00")
 
 
 # --------------------------------------------------------------------------- Calvin
 
 
-def _parse_calvin(data: bytes, name: str) -> CelFile:
+def _parse_calvin(data: memoryview, name: str) -> CelFile:
     container = _calvin.parse_generic(data, name=name)
     if container.data_type == "affymetrix-calvin-multi-intensity":
         msg = "unsupported CEL variant: multi-channel Calvin file ('affymetrix-calvin-multi-intensity')"
@@ -343,8 +353,8 @@ def _parse_calvin(data: bytes, name: str) -> CelFile:
         rows=rows,
         cols=cols,
         intensities=intensity.astype(np.float32),
-        stdev=None if stdev is None else stdev.astype(np.float32),
-        npixels=None if pixels is None else pixels.astype(np.int32),
+        stdev=stdev,
+        npixels=pixels,
         masks=_calvin_xy(container, "Mask", rows=rows, cols=cols, name=name),
         outliers=_calvin_xy(container, "Outlier", rows=rows, cols=cols, name=name),
         scan_date=header.get("affymetrix-scan-date") or container.date or None,

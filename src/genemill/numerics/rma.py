@@ -78,8 +78,7 @@ def rma_background_correct(pm: ArrayLike, *, workers: int = 2) -> NDArray[np.flo
 
     def correct(j: int) -> None:
         column = data[:, j]
-        params = _background_parameters(np.sort(column))
-        data[:, j] = _adjust(column, params)
+        data[:, j] = _adjust(column, _background_parameters(np.sort(column)))
 
     _map(correct, range(data.shape[1]), workers)
     return data
@@ -107,13 +106,32 @@ def median_polish(log2_pm: ArrayLike, offsets: ArrayLike, *, workers: int = 2) -
 
 def _background_parameters(sorted_column: NDArray[np.float64]) -> tuple[float, float, float]:
     """Return ``(alpha, mu, sigma)`` for one array from its ascending PM values."""
-    mode = _density_mode(sorted_column)
-    below = sorted_column[: np.searchsorted(sorted_column, mode, side="left")]
-    mu = _density_mode(below)
-    under = sorted_column[: np.searchsorted(sorted_column, mu, side="left")]
-    sigma = float(np.sqrt(np.sum((under - mu) ** 2) / (under.size - 1)) * np.sqrt(2.0) / 0.85) * 0.85
-    above = sorted_column[np.searchsorted(sorted_column, mu, side="right") :] - mu
-    alpha = 1.0 / _density_mode(above)
+    return _parameters_from_runs(sorted_column, *_runs(sorted_column))
+
+
+def _runs(sorted_values: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Return the distinct values of an ascending vector and how often each occurs."""
+    starts = np.flatnonzero(np.concatenate(([True], sorted_values[1:] != sorted_values[:-1])))
+    counts = np.diff(np.append(starts, sorted_values.size))
+    return sorted_values[starts], counts
+
+
+def _parameters_from_runs(
+    sorted_column: NDArray[np.float64], values: NDArray[np.float64], counts: NDArray[np.int64]
+) -> tuple[float, float, float]:
+    """``(alpha, mu, sigma)`` from the sorted column and its runs (distinct values, counts)."""
+    mode = _density_mode(sorted_column, values, counts)
+    cut = np.searchsorted(values, mode, side="left")
+    mu = _density_mode(sorted_column[: counts[:cut].sum()], values[:cut], counts[:cut])
+    cut = np.searchsorted(values, mu, side="left")
+    n_under = int(counts[:cut].sum())
+    sigma = float(
+        np.sqrt(np.dot(counts[:cut], (values[:cut] - mu) ** 2) / (n_under - 1)) * np.sqrt(2.0) / 0.85
+    )
+    sigma *= 0.85
+    cut = np.searchsorted(values, mu, side="right")
+    above = sorted_column[sorted_column.size - int(counts[cut:].sum()) :] - mu
+    alpha = 1.0 / _density_mode(above, values[cut:] - mu, counts[cut:])
     return alpha, mu, sigma
 
 
@@ -132,8 +150,14 @@ def _adjust(values: NDArray[np.float64], params: tuple[float, float, float]) -> 
     return result
 
 
-def _density_mode(sorted_values: NDArray[np.float64]) -> float:
-    """Return the x of the highest point of preprocessCore's ``KernelDensity_lowmem`` estimate."""
+def _density_mode(
+    sorted_values: NDArray[np.float64], values: NDArray[np.float64], counts: NDArray[np.int64]
+) -> float:
+    """Return the x of the highest point of preprocessCore's ``KernelDensity_lowmem`` estimate.
+
+    ``values``/``counts`` are the runs of ``sorted_values``; binning them weighted by their counts
+    equals binning every observation.
+    """
     n, nx = _N_POINTS, sorted_values.size
     if nx < 2:
         msg = f"RMA background needs at least 2 values for a density estimate, found {nx}"
@@ -146,11 +170,11 @@ def _density_mode(sorted_values: NDArray[np.float64]) -> float:
     kords[n + 1 :] = -kords[n - 1 : 0 : -1]
     a = bw * np.sqrt(5.0)
     kernel = np.where(np.abs(kords) < a, 3.0 / (4.0 * a) * (1.0 - (np.abs(kords) / a) ** 2), 0.0)
-    position = (sorted_values - low) / ((high - low) / (n - 1))
+    position = (values - low) / ((high - low) / (n - 1))
     index = np.floor(position).astype(np.intp)
     fraction = position - index
-    mass = np.bincount(index, weights=1 - fraction, minlength=2 * n).astype(np.float64)
-    mass += np.bincount(index + 1, weights=fraction, minlength=2 * n)
+    mass = np.bincount(index, weights=counts * (1 - fraction), minlength=2 * n).astype(np.float64)
+    mass += np.bincount(index + 1, weights=counts * fraction, minlength=2 * n)
     mass *= 1.0 / nx
     smooth = np.fft.irfft(np.fft.rfft(mass) * np.conj(np.fft.rfft(kernel)), 2 * n)[:n]
     grid = steps[:n] / (n - 1) * (high - low) + low
@@ -189,21 +213,44 @@ def _correct_and_normalize(data: NDArray[np.float64], *, workers: int) -> None:
 
 def _sort_and_correct(data: NDArray[np.float64], order: NDArray[np.integer], j: int) -> None:
     """Replace column ``j`` by its background-corrected values in ascending order."""
-    column = data[:, j]
-    index = np.argsort(column)
-    corrected = _adjust(column[index], _background_parameters(column[index]))
-    if np.any(corrected[1:] < corrected[:-1]):  # rounding broke monotonicity: sort again
-        again = np.argsort(corrected, kind="stable")
-        index, corrected = index[again], corrected[again]
-    data[:, j] = corrected
+    index, ordered = _argsort(data[:, j])
+    values, counts = _runs(ordered)
+    params = _parameters_from_runs(ordered, values, counts)
+    corrected = _adjust(values, params)  # monotone: the order of the column is kept
+    if np.any(corrected[1:] < corrected[:-1]):  # unless rounding broke it: sort again
+        full = np.repeat(corrected, counts)
+        again = np.argsort(full, kind="stable")
+        data[:, j], order[:, j] = full[again], index[again]
+        return
+    data[:, j] = np.repeat(corrected, counts)
     order[:, j] = index
 
 
+def _argsort(column: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Return the permutation sorting ``column`` (ties by position) and the sorted values.
+
+    Positive values that are exact float32 numbers (binary CELs) are sorted as 64-bit keys
+    ``float32 bits << 32 | position``: one plain sort, about 3x faster than ``argsort``.
+    """
+    single = column.astype(np.float32)
+    if column.size >= 2**32 or not np.array_equal(single, column):
+        index = np.argsort(column, kind="stable")
+        return index, column[index]
+    keys = single.view(np.uint32).astype(np.uint64)
+    keys <<= np.uint64(32)
+    keys |= np.arange(column.size, dtype=np.uint64)
+    keys.sort()
+    index = (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    keys >>= np.uint64(32)
+    return index, keys.astype(np.uint32).view(np.float32).astype(np.float64)
+
+
 def _column_mean(sorted_data: NDArray[np.float64]) -> NDArray[np.float64]:
-    total = np.zeros(sorted_data.shape[0], dtype=np.longdouble)
+    """Row means of the column-sorted data: the quantile target (sum, then divide, as the C code)."""
+    total = np.zeros(sorted_data.shape[0])
     for j in range(sorted_data.shape[1]):
         total += sorted_data[:, j]
-    return total.astype(np.float64) / float(sorted_data.shape[1])
+    return total / float(sorted_data.shape[1])
 
 
 def _distribute(
@@ -239,47 +286,66 @@ def _polish_job(
 
 
 def _polish_stack(z: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Median polish of a ``(sets, probes, arrays)`` stack; returns ``(sets, arrays)``."""
+    """Median polish of a ``(sets, probes, arrays)`` stack; returns ``(sets, arrays)``.
+
+    Sets leave the stack once converged (the stack is compacted when a quarter or more of its
+    live sets are done; until then finished sets ride along, masked out).
+    """
     sets, probes, arrays = z.shape
     r, c, t = np.zeros((sets, probes)), np.zeros((sets, arrays)), np.zeros(sets)
     out = np.empty((sets, arrays))
-    active, oldsum = np.arange(sets), np.zeros(sets)
+    active, live, oldsum = np.arange(sets), np.ones(sets, dtype=bool), np.zeros(sets)
+    scratch = np.empty_like(z)
     for sweep in range(1, _MAX_ITER + 1):
-        rdelta = _median(z, axis=2)
+        rdelta = _median(z, axis=2, scratch=scratch)
         z -= rdelta[:, :, None]
         r += rdelta
         delta = _median(c, axis=1)
         c -= delta[:, None]
         t += delta
-        cdelta = _median(z, axis=1)
+        cdelta = _median(z, axis=1, scratch=scratch)
         z -= cdelta[:, None, :]
         c += cdelta
         delta = _median(r, axis=1)
         r -= delta[:, None]
         t += delta
-        newsum = np.abs(z).sum(axis=(1, 2))
+        newsum = np.abs(z, out=scratch).reshape(active.size, -1).sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            done = (newsum == 0.0) | (np.abs(1.0 - oldsum / newsum) < _EPS) | (sweep == _MAX_ITER)
+            done = live & ((newsum == 0.0) | (np.abs(1.0 - oldsum / newsum) < _EPS) | (sweep == _MAX_ITER))
         out[active[done]] = t[done, None] + c[done]
-        if done.all():
+        live &= ~done
+        if not live.any():
             break
-        keep = ~done
-        z, r, c, t, active, oldsum = z[keep], r[keep], c[keep], t[keep], active[keep], newsum[keep]
+        if 4 * (live.size - np.count_nonzero(live)) >= live.size:
+            z, r, c, t, active, newsum = z[live], r[live], c[live], t[live], active[live], newsum[live]
+            scratch, live = np.empty_like(z), np.ones(active.size, dtype=bool)
+        oldsum = newsum
     return out
 
 
-def _median(values: NDArray[np.float64], *, axis: int) -> NDArray[np.float64]:
-    """Median along ``axis``; for even counts ``(lower + upper) / 2`` as preprocessCore."""
+def _median(
+    values: NDArray[np.float64], *, axis: int, scratch: NDArray[np.float64] | None = None
+) -> NDArray[np.float64]:
+    """Median along ``axis``; for even counts ``(lower + upper) / 2`` as preprocessCore.
+
+    ``scratch`` (same shape as ``values``) is working memory, so that no large temporary is
+    allocated (and page-faulted in) on every call.
+    """
     n = values.shape[axis]
     half = (n + 1) // 2
-    if axis == values.ndim - 1 and n > 16:
-        ordered = np.sort(values, axis=axis)  # vectorised sort beats selection on long rows
+    if scratch is None:
+        work = values.copy()
     else:
-        ordered = np.partition(values, [half - 1, half] if n % 2 == 0 else [half - 1], axis=axis)
-    lower: NDArray[np.float64] = np.take(ordered, half - 1, axis=axis)
+        work = scratch
+        np.copyto(work, values)
+    if axis == values.ndim - 1 and n > 16:
+        work.sort(axis=axis)  # vectorised sort beats selection on long rows
+    else:
+        work.partition([half - 1, half] if n % 2 == 0 else [half - 1], axis=axis)
+    lower: NDArray[np.float64] = np.take(work, half - 1, axis=axis)
     if n % 2:
         return lower
-    upper: NDArray[np.float64] = np.take(ordered, half, axis=axis)
+    upper: NDArray[np.float64] = np.take(work, half, axis=axis)
     return (lower + upper) / 2.0
 
 
