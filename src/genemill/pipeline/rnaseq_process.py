@@ -1,0 +1,414 @@
+"""RNA-seq samples of an experiment: FASTQ runs → Salmon → tximport, or imported quant.sf → tximport.
+
+Per FASTQ run (OriginalFiles of kind ``FASTQ``; two files = paired-end, mates ordered by the
+``_1``/``_2`` or ``R1``/``R2`` in their original names):
+
+1. the sample's organism must be the reference's (an index of another species is refused);
+2. the mean length of the first 10,000 reads of mate 1 picks the k-mer size (31 above 75 bases,
+   else 23) and so the cached index (:mod:`genemill.pipeline.salmon_index`), built if missing;
+3. ``salmon quant`` with the FASTQ files checked alongside (:mod:`genemill.pipeline.salmon`); the
+   output folder ``$GENEMILL_HOME/quant/<experiment>/<sample>/<index>/`` is reused when it was
+   made from the same FASTQ checksums;
+4. QC (mapping rate, library type, fragments processed / mapped) is stored in ``sample.qc``; a
+   mapping rate below ``min_mapping_rate`` (default 0.30) refuses the run unless
+   ``allow_low_mapping``.
+
+Then one tximport over the experiment's good runs (:mod:`genemill.pipeline.rnaseq_store`) and one
+result, processor ``salmon-tximport``. Imported quantifications (kind ``QUANT``, with optional
+Salmon ``meta_info.json`` / ``lib_format_counts.json``) skip Salmon: processor ``tximport``.
+A refused run is marked unprocessable with the reason; it never stops the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+import genemill
+from genemill.config import Settings
+from genemill.errors import InputError, ProcessingError
+from genemill.formats.fastq import FastqSummary, sample_read_length
+from genemill.pipeline.rnaseq_store import QuantInput, ResultSpec, store_gene_tables, summarize_runs
+from genemill.pipeline.salmon import (
+    MIN_MAPPING_RATE,
+    QUANT_MARKER,
+    SalmonQc,
+    SalmonQuant,
+    quantify_reads,
+    read_salmon_qc,
+    salmon_qc_from_files,
+    salmon_version,
+)
+from genemill.pipeline.salmon_index import (
+    Reference,
+    SalmonIndex,
+    ensure_index,
+    find_reference,
+    kmer_size,
+    load_reference,
+)
+from genemill.store.files import sha256_file
+from genemill.store.models import Experiment, OriginalFile, Sample
+from genemill.store.results import mark_unprocessable
+
+__all__ = [
+    "FASTQ_KIND",
+    "LIB_FORMAT_KIND",
+    "META_INFO_KIND",
+    "QUANT_KIND",
+    "READ_LENGTH_SAMPLE",
+    "REFERENCE_FIELD",
+    "Progress",
+    "RnaSeqOutcome",
+    "has_rnaseq_files",
+    "process_rnaseq",
+]
+
+FASTQ_KIND, QUANT_KIND = "FASTQ", "QUANT"
+META_INFO_KIND, LIB_FORMAT_KIND = "SALMON_META_INFO", "SALMON_LIB_FORMAT_COUNTS"
+REFERENCE_FIELD = "genemill_rnaseq_reference"
+READ_LENGTH_SAMPLE = 10_000
+_MATE = re.compile(r"[._](?:R)?([12])(?:_\d{3})?\.(?:fastq|fq)(?:\.gz)?$", re.IGNORECASE)
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class RnaSeqOutcome:
+    """Samples processed and refused (with reasons) by one RNA-seq run, and what was used."""
+
+    processed: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _files(sample: Sample, kind: str) -> list[OriginalFile]:
+    return [f for f in sample.original_files if f.kind == kind and f.local_path and f.is_downloaded]
+
+
+def has_rnaseq_files(sample: Sample) -> bool:
+    """True when the sample has FASTQ or imported quantification files on disk."""
+    return bool(_files(sample, FASTQ_KIND) or _files(sample, QUANT_KIND))
+
+
+def _original_name(file: OriginalFile) -> str:
+    if file.source_url.startswith("file://"):
+        return unquote(urlparse(file.source_url).path)
+    return file.filename or file.source_url
+
+
+def _refuse(outcome: RnaSeqOutcome, sample: Sample, reason: str) -> None:
+    """Refuse ``sample``; stored copies (named by checksum) are named as the user knows them."""
+    for file in sample.original_files:
+        if file.local_path:
+            reason = reason.replace(file.local_path, _original_name(file))
+    outcome.refused[sample.accession] = reason
+    mark_unprocessable(sample, reason)
+
+
+def _reference_for(settings: Settings, experiment: Experiment, samples: list[Sample]) -> Reference | None:
+    key = (experiment.raw_fields or {}).get(REFERENCE_FIELD)
+    if key:
+        return load_reference(settings, str(key))
+    organisms = {s.organism.name for s in samples if s.organism is not None}
+    return find_reference(settings, organisms.pop()) if len(organisms) == 1 else None
+
+
+def process_rnaseq(
+    settings: Settings,
+    session: Session,
+    experiment: Experiment,
+    samples: list[Sample],
+    *,
+    allow_low_mapping: bool = False,
+    min_mapping_rate: float = MIN_MAPPING_RATE,
+    threads: int | None = None,
+    progress: Progress | None = None,
+) -> RnaSeqOutcome:
+    """Quantify FASTQ runs with Salmon (or take imported quant.sf files), then tximport and store."""
+    outcome = RnaSeqOutcome()
+    reference = _reference_for(settings, experiment, samples)
+    fastq = [s for s in samples if _files(s, FASTQ_KIND)]
+    imported = [s for s in samples if not _files(s, FASTQ_KIND) and _files(s, QUANT_KIND)]
+    options = _Options(allow_low_mapping, min_mapping_rate, threads or os.cpu_count() or 1, progress)
+    if fastq:
+        _process_fastq(
+            settings, session, experiment, fastq, reference=reference, options=options, outcome=outcome
+        )
+    if imported:
+        _process_imported(
+            settings, session, experiment, imported, reference=reference, options=options, outcome=outcome
+        )
+    return outcome
+
+
+@dataclass(frozen=True)
+class _Options:
+    allow_low_mapping: bool
+    min_mapping_rate: float
+    threads: int
+    progress: Progress | None
+
+    def report(self, text: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(text, done, total)
+
+
+@dataclass(frozen=True)
+class _Run:
+    sample: Sample
+    quant: QuantInput
+    qc: SalmonQc
+    input_sha256: list[str]
+    index: SalmonIndex | None
+    salmon_seconds: float
+
+
+def _process_fastq(
+    settings: Settings,
+    session: Session,
+    experiment: Experiment,
+    samples: list[Sample],
+    *,
+    reference: Reference | None,
+    options: _Options,
+    outcome: RnaSeqOutcome,
+) -> None:
+    if reference is None or reference.transcripts is None:
+        organisms = sorted({s.organism.name for s in samples if s.organism is not None})
+        reason = f"no transcriptome reference with transcripts for {organisms or 'an unknown organism'}"
+        for sample in samples:
+            _refuse(outcome, sample, reason)
+        return
+    runs: list[_Run] = []
+    for number, sample in enumerate(samples):
+        options.report(f"salmon quant {sample.title or sample.accession}", number, len(samples))
+        try:
+            run = _quantify_sample(settings, experiment, sample, reference=reference, threads=options.threads)
+        except (InputError, ProcessingError) as exc:  # FormatError, ToolError are among them
+            _refuse(outcome, sample, str(exc))
+            continue
+        if _keep(run, options, outcome):
+            runs.append(run)
+    options.report("tximport", len(samples), len(samples))
+    if not runs:
+        return
+    indexes = {run.index.key: run.index.describe() for run in runs if run.index is not None}
+    spec = ResultSpec(
+        processor="salmon-tximport",
+        version=f"{genemill.__version__}+salmon{salmon_version()}",
+        mode="salmon-quant-tximport-experiment",
+        parameters=_parameters(runs, options),
+        input_sha256=sorted({sha for run in runs for sha in run.input_sha256}),
+        annotations={"reference": reference.describe(), "indexes": indexes, "runs": _run_notes(runs)},
+    )
+    _tximport_and_store(settings, session, experiment, runs, reference=reference, spec=spec, outcome=outcome)
+
+
+def _check_organism(reference: Reference, sample: Sample) -> None:
+    sample_organism = sample.organism.name if sample.organism is not None else None
+    if reference.organism and sample_organism and reference.organism.lower() != sample_organism.lower():
+        msg = (
+            f"the transcriptome index {reference.path.name} was built for {reference.organism}, "
+            f"but sample {sample.accession} is {sample_organism}: refusing to quantify against "
+            "another species' transcripts"
+        )
+        raise InputError(msg)
+
+
+def _fastq_paths(sample: Sample) -> list[Path]:
+    files = _files(sample, FASTQ_KIND)
+    if len(files) == 2:
+        files.sort(key=lambda f: (int(m.group(1)) if (m := _MATE.search(f.filename)) else 9, f.filename))
+    return [Path(str(f.local_path)) for f in files]
+
+
+def _quantify_sample(
+    settings: Settings, experiment: Experiment, sample: Sample, *, reference: Reference, threads: int
+) -> _Run:
+    _check_organism(reference, sample)
+    reads = _fastq_paths(sample)
+    with reads[0].open("rb") as fh:
+        sampled = sample_read_length(fh, max_reads=READ_LENGTH_SAMPLE)
+    k = kmer_size(sampled.mean_length)
+    index = ensure_index(settings, reference, k=k, threads=threads)
+    shas = [f.sha256 or sha256_file(Path(str(f.local_path))) for f in _files(sample, FASTQ_KIND)]
+    out_dir = settings.home / "quant" / experiment.accession / sample.accession / index.path.name
+    quant = _cached(out_dir, shas)
+    if quant is None:
+        quant = quantify_reads(reads, index.path, out_dir, threads=threads, sample=sample.accession)
+        marker = json.loads((out_dir / QUANT_MARKER).read_text())
+        marker |= {"input_sha256": shas, "n_reads": quant.reads.n_reads, "n_bases": quant.reads.n_bases}
+        (out_dir / QUANT_MARKER).write_text(json.dumps(marker, indent=1, sort_keys=True))
+    sample.qc = {
+        "salmon": quant.qc.as_dict()
+        | {"k": k, "index": index.path.name, "seconds": round(quant.salmon_seconds, 3)},
+        "fastq": {
+            "files": len(reads),
+            "n_reads": quant.reads.n_reads,
+            "n_bases": quant.reads.n_bases,
+            "mean_read_length": round(quant.reads.mean_length, 3),
+            "mean_read_length_first_reads": round(sampled.mean_length, 3),
+            "reads_sampled_for_k": sampled.n_reads,
+        },
+    }
+    meta = out_dir / "aux_info" / "meta_info.json"
+    return _Run(
+        sample,
+        QuantInput(sample.accession, quant.quant_sf, meta),
+        quant.qc,
+        [*shas, index.key],
+        index,
+        quant.salmon_seconds,
+    )
+
+
+def _cached(out_dir: Path, shas: list[str]) -> SalmonQuant | None:
+    """A finished quantification of the same FASTQ files in ``out_dir``, or None."""
+    marker_path = out_dir / QUANT_MARKER
+    if not (marker_path.is_file() and (out_dir / "quant.sf").is_file()):
+        return None
+    marker = json.loads(marker_path.read_text())
+    if marker.get("input_sha256") != shas:
+        return None
+    reads = FastqSummary(int(marker["n_reads"]), int(marker["n_bases"]), len(marker.get("reads", [1])))
+    return SalmonQuant(
+        out_dir, read_salmon_qc(out_dir), reads, 0.0, {k: v for k, v in marker.items() if k != "reads"}
+    )
+
+
+def _keep(run: _Run, options: _Options, outcome: RnaSeqOutcome) -> bool:
+    """Flag a low mapping rate in the sample's QC; refuse the run unless allowed."""
+    rate = run.qc.mapping_rate
+    low = rate is not None and rate < options.min_mapping_rate
+    run.sample.qc = run.sample.qc | {
+        "min_mapping_rate": options.min_mapping_rate,
+        "low_mapping": low,
+        "low_mapping_allowed": low and options.allow_low_mapping,
+    }
+    if low and not options.allow_low_mapping:
+        reason = (
+            f"{run.quant.path}: Salmon mapped {rate:.1%} of {run.qc.num_processed} fragments, below "
+            f"genemill's minimum mapping rate of {options.min_mapping_rate:.0%} (wrong organism or "
+            "index, contamination, or a failed library?); use --allow-low-mapping to keep it"
+        )
+        _refuse(outcome, run.sample, reason)
+        return False
+    return True
+
+
+def _parameters(runs: list[_Run], options: _Options) -> dict[str, Any]:
+    return {
+        "salmon_quant": "-l A --seqBias (+ --gcBias for paired-end)",
+        "kmer_rule": "k=31 if mean read length > 75 else 23",
+        "threads": options.threads,
+        "min_mapping_rate": options.min_mapping_rate,
+        "allow_low_mapping": options.allow_low_mapping,
+        "tximport": {
+            "expression": "lengthScaledTPM",
+            "expression:counts": "no",
+            "expression:tpm": "abundance",
+        },
+        "k": sorted({run.index.k for run in runs if run.index is not None}),
+    }
+
+
+def _run_notes(runs: list[_Run]) -> dict[str, Any]:
+    return {
+        run.sample.accession: {
+            "quant_sf": str(run.quant.path),
+            "mapping_rate": run.qc.mapping_rate,
+            "library_type": run.qc.library_type,
+            "index": run.index.path.name if run.index is not None else None,
+        }
+        for run in runs
+    }
+
+
+def _tximport_and_store(
+    settings: Settings,
+    session: Session,
+    experiment: Experiment,
+    runs: list[_Run],
+    *,
+    reference: Reference,
+    spec: ResultSpec,
+    outcome: RnaSeqOutcome,
+) -> None:
+    if not runs:
+        return
+    tx2gene = pd.read_csv(reference.tx2gene, sep="\t", dtype=str, keep_default_na=False)
+    by_accession = {run.sample.accession: run.sample for run in runs}
+    try:
+        tables = summarize_runs([run.quant for run in runs], tx2gene, source=str(reference.tx2gene))
+    except InputError as exc:
+        for sample in by_accession.values():
+            _refuse(outcome, sample, str(exc))
+        return
+    for accession, reason in tables.refused.items():
+        _refuse(outcome, by_accession[accession], reason)
+    good = [by_accession[a] for a in tables.counts.columns]
+    result = store_gene_tables(settings, session, experiment, good, tables=tables, spec=spec)
+    outcome.processed.extend(s.accession for s in good)
+    outcome.details[spec.processor] = {
+        "result_id": result.id,
+        "genes": len(tables.counts),
+        "transcripts": tables.n_transcripts,
+        "salmon_seconds": {run.sample.accession: run.salmon_seconds for run in runs},
+    }
+
+
+def _process_imported(
+    settings: Settings,
+    session: Session,
+    experiment: Experiment,
+    samples: list[Sample],
+    *,
+    reference: Reference | None,
+    options: _Options,
+    outcome: RnaSeqOutcome,
+) -> None:
+    if reference is None:
+        for sample in samples:
+            _refuse(outcome, sample, "no transcript → gene table recorded for these quantifications")
+        return
+    runs: list[_Run] = []
+    for number, sample in enumerate(samples):
+        options.report(f"checking {sample.title or sample.accession}", number, len(samples))
+        quant = Path(str(_files(sample, QUANT_KIND)[0].local_path))
+        meta = next((Path(str(f.local_path)) for f in _files(sample, META_INFO_KIND)), None)
+        qc = _imported_qc(sample, meta)
+        shas = [f.sha256 or sha256_file(Path(str(f.local_path))) for f in _files(sample, QUANT_KIND)]
+        run = _Run(sample, QuantInput(sample.accession, quant, meta), qc, shas, None, 0.0)
+        if _keep(run, options, outcome):
+            runs.append(run)
+    options.report("tximport", len(samples), len(samples))
+    spec = ResultSpec(
+        processor="tximport",
+        version=genemill.__version__,
+        mode="tximport-imported-quant",
+        parameters={"tximport": {"expression": "lengthScaledTPM", "expression:counts": "no"}},
+        input_sha256=sorted({sha for run in runs for sha in run.input_sha256} | {reference.key}),
+        annotations={"reference": reference.describe(), "runs": _run_notes(runs)},
+    )
+    _tximport_and_store(settings, session, experiment, runs, reference=reference, spec=spec, outcome=outcome)
+
+
+def _imported_qc(sample: Sample, meta: Path | None) -> SalmonQc:
+    """QC of an imported Salmon run from its stored side files (unknown without them)."""
+    if meta is None:
+        sample.qc = {"salmon": None}
+        return SalmonQc.unknown()
+    lib = next((Path(str(f.local_path)) for f in _files(sample, LIB_FORMAT_KIND)), None)
+    qc = salmon_qc_from_files(meta, lib)
+    sample.qc = {"salmon": qc.as_dict()}
+    return qc

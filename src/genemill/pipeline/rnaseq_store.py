@@ -1,0 +1,234 @@
+"""RNA-seq runs of one experiment → tximport gene tables → three expression files and a result.
+
+Per experiment, as refine.bio does after Salmon (tximport's numbers, :mod:`genemill.numerics.tximport`):
+``countsFromAbundance = "no"`` gives gene counts (estimated fragments) and gene TPM;
+``"lengthScaledTPM"`` gives the dataset value type. Each run's ``quant.sf`` is read once and
+checked before it joins: readable and complete (a ``quant.sf`` inside a Salmon output folder must
+have the number of rows ``aux_info/meta_info.json`` reports), every transcript in the tx2gene
+table, and the same transcripts as the experiment's first good run (one index for all runs). A
+run failing a check is refused with the reason naming its file; the others go on.
+
+Files written (``$GENEMILL_HOME/expression/<experiment>/``, float32 Parquet, genes × samples):
+kind ``expression`` (lengthScaledTPM), ``expression:counts`` and ``expression:tpm``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from genemill.config import Settings
+from genemill.errors import InputError, SalmonFormatError
+from genemill.formats.salmon import TranscriptQuant, read_quant, read_salmon_meta_info
+from genemill.numerics.tximport import (
+    TranscriptEstimates,
+    map_transcripts,
+    scale_counts_from_abundance,
+    summarize_to_genes,
+)
+from genemill.pipeline.salmon_index import resolve_tx2gene
+from genemill.store.expression import write_expression
+from genemill.store.models import Experiment, ProcessingResult, Sample
+from genemill.store.results import EXPRESSION, record_result
+
+__all__ = ["COUNTS_KIND", "TPM_KIND", "GeneTables", "QuantInput", "store_gene_tables", "summarize_runs"]
+
+COUNTS_KIND = "expression:counts"
+TPM_KIND = "expression:tpm"
+_VALUE_TYPES = {EXPRESSION: "lengthScaledTPM", COUNTS_KIND: "counts", TPM_KIND: "tpm"}
+
+
+@dataclass(frozen=True)
+class QuantInput:
+    """One run's ``quant.sf`` (plain or gzip), the sample (column) it becomes, and its Salmon
+    ``meta_info.json`` when known (its ``num_valid_targets`` must equal the rows of ``path``)."""
+
+    accession: str
+    path: Path
+    meta_info: Path | None = None
+
+
+@dataclass
+class GeneTables:
+    """Gene × sample tables of the runs that passed (columns: sample accessions)."""
+
+    counts: pd.DataFrame
+    tpm: pd.DataFrame
+    length_scaled_tpm: pd.DataFrame
+    symbols: pd.Series | None
+    n_transcripts: int
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+def _read_checked(run: QuantInput) -> TranscriptQuant:
+    path = run.path
+    with path.open("rb") as fh:
+        quant = read_quant(fh, source_format="salmon")
+    meta = run.meta_info or path.parent / "aux_info" / "meta_info.json"
+    if (run.meta_info is not None or path.name == "quant.sf") and meta.is_file():
+        with meta.open("rb") as fh:
+            expected = read_salmon_meta_info(fh).num_targets
+        if expected is not None and expected != len(quant):
+            msg = f"truncated file: {len(quant)} transcript rows, but {meta} reports {expected} targets"
+            raise SalmonFormatError(msg, path=str(path))
+    return quant
+
+
+def _accept(
+    runs: list[QuantInput], tx2gene: pd.DataFrame, source: str, refused: dict[str, str]
+) -> tuple[list[tuple[QuantInput, TranscriptQuant]], pd.DataFrame | None]:
+    """Read every run; keep those that agree with the first good one and with tx2gene."""
+    kept: list[tuple[QuantInput, TranscriptQuant]] = []
+    resolved: pd.DataFrame | None = None
+    for run in runs:
+        try:
+            quant = _read_checked(run)
+            if resolved is None:
+                resolved = resolve_tx2gene(tx2gene, quant.names.tolist(), source=source)
+            elif not np.array_equal(quant.names, kept[0][1].names):
+                quant = _aligned(quant, kept[0][1], run.path, kept[0][0].path, tx2gene, source)
+        except InputError as exc:  # SalmonFormatError is one
+            text = str(exc)
+            refused[run.accession] = text if str(run.path) in text else f"{run.path}: {text}"
+            continue
+        kept.append((run, quant))
+    return kept, resolved
+
+
+def _aligned(
+    quant: TranscriptQuant,
+    first: TranscriptQuant,
+    path: Path,
+    first_path: Path,
+    tx2gene: pd.DataFrame,
+    source: str,
+) -> TranscriptQuant:
+    position = pd.Index(quant.names).get_indexer(first.names)
+    if len(quant) != len(first) or (position < 0).any():
+        resolve_tx2gene(tx2gene, quant.names.tolist(), source=source)  # a tx2gene gap is the clearer cause
+        absent = first.names[position < 0][:3].tolist()
+        msg = (
+            f"quantifies {len(quant)} transcripts and {first_path} {len(first)}; all runs of an "
+            f"experiment must use the same transcriptome index (e.g. not here: {absent})"
+        )
+        raise InputError(msg)
+    return TranscriptQuant(
+        names=first.names,
+        length=quant.length[position],
+        effective_length=quant.effective_length[position],
+        tpm=quant.tpm[position],
+        num_reads=quant.num_reads[position],
+        source_format=quant.source_format,
+    )
+
+
+def summarize_runs(runs: list[QuantInput], tx2gene: pd.DataFrame, *, source: str) -> GeneTables:
+    """Check and read the runs' quant.sf files, then summarise them to genes (tximport).
+
+    ``tx2gene`` has ``transcript_id``, ``gene_id`` and optionally ``gene_name`` columns;
+    ``source`` names it in messages. Runs that fail a check are in ``refused``.
+
+    Raises
+    ------
+    InputError
+        When no run passes (the reasons are in the message).
+    """
+    refused: dict[str, str] = {}
+    kept, resolved = _accept(runs, tx2gene, source, refused)
+    if not kept or resolved is None:
+        msg = "no usable quantification: " + "; ".join(f"{k}: {v}" for k, v in refused.items())
+        raise InputError(msg)
+    names = kept[0][1].names
+    estimates = TranscriptEstimates(
+        transcript_ids=names,
+        abundance=np.column_stack([q.tpm for _, q in kept]),
+        counts=np.column_stack([q.num_reads for _, q in kept]),
+        length=np.column_stack([q.effective_length for _, q in kept]),
+    )
+    mapping = map_transcripts(names, resolved["transcript_id"], resolved["gene_id"], source=source)
+    genes = summarize_to_genes(estimates, mapping, counts_from_abundance="no")
+    scaled = scale_counts_from_abundance(
+        genes.counts, genes.abundance, genes.length, method="lengthScaledTPM"
+    )
+    index = pd.Index(genes.gene_ids, name="gene_id", dtype=object)
+    columns = pd.Index([run.accession for run, _ in kept], dtype=object)
+
+    def frame(values: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame(values, index=index, columns=columns)
+
+    symbols = None
+    if "gene_name" in resolved:
+        symbols = resolved.drop_duplicates("gene_id").set_index("gene_id")["gene_name"].reindex(index)
+    return GeneTables(
+        counts=frame(genes.counts),
+        tpm=frame(genes.abundance),
+        length_scaled_tpm=frame(scaled),
+        symbols=symbols,
+        n_transcripts=len(names),
+        refused=refused,
+    )
+
+
+@dataclass(frozen=True)
+class ResultSpec:
+    """How a result was made: processor, version, mode, parameters, inputs and annotations."""
+
+    processor: str
+    version: str
+    mode: str
+    parameters: dict[str, Any]
+    input_sha256: list[str]
+    annotations: dict[str, Any]
+
+
+def store_gene_tables(
+    settings: Settings,
+    session: Session,
+    experiment: Experiment,
+    samples: list[Sample],
+    *,
+    tables: GeneTables,
+    spec: ResultSpec,
+) -> ProcessingResult:
+    """Write the three expression files and record one current result for ``samples``."""
+    digest = hashlib.sha256("\n".join(sorted(spec.input_sha256)).encode()).hexdigest()[:12]
+    base = settings.home / "expression" / experiment.accession
+    stem = f"{spec.processor}-{spec.version}-{digest}".replace("/", "_").replace("+", "_")
+    annotation = None if tables.symbols is None else pd.DataFrame({"symbol": tables.symbols})
+    files: list[tuple[str, Path]] = []
+    for kind, values in (
+        (EXPRESSION, tables.length_scaled_tpm),
+        (COUNTS_KIND, tables.counts),
+        (TPM_KIND, tables.tpm),
+    ):
+        path = base / f"{stem}.{_VALUE_TYPES[kind]}.parquet"
+        metadata = {
+            "processor": spec.processor,
+            "processor_version": spec.version,
+            "parameters": spec.parameters,
+            "value_type": _VALUE_TYPES[kind],
+            "feature_type": "gene",
+            "annotation_release": spec.annotations.get("reference", {}).get("release", ""),
+        }
+        write_expression(
+            path, values[[s.accession for s in samples]], metadata=metadata, annotation=annotation
+        )
+        files.append((kind, path))
+    return record_result(
+        session,
+        samples,
+        experiment=experiment,
+        processor=spec.processor,
+        version=spec.version,
+        mode=spec.mode,
+        parameters=spec.parameters,
+        input_sha256=spec.input_sha256,
+        files=files,
+        annotations={"value_type": "lengthScaledTPM"} | spec.annotations,
+    )
