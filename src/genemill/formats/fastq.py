@@ -88,7 +88,7 @@ def _name_of(fh: IO[Any]) -> str:
     return name if isinstance(name, str) else "<stream>"
 
 
-def _open_stream(fh: IO[Any]) -> IO[bytes]:
+def _open_stream(fh: IO[Any]) -> IO[bytes] | gzip.GzipFile:
     """Return a binary stream of decompressed text (gzip detected by magic bytes)."""
     if hasattr(fh, "peek"):
         magic = fh.peek(2)[:2]

@@ -386,7 +386,9 @@ def _process_imported(
         options.report(f"checking {sample.title or sample.accession}", number, len(samples))
         quant = Path(str(_files(sample, QUANT_KIND)[0].local_path))
         meta = next((Path(str(f.local_path)) for f in _files(sample, META_INFO_KIND)), None)
-        qc = _imported_qc(sample, meta)
+        lib = next((Path(str(f.local_path)) for f in _files(sample, LIB_FORMAT_KIND)), None)
+        qc = SalmonQc.unknown() if meta is None else salmon_qc_from_files(meta, lib)
+        sample.qc = {"salmon": None if meta is None else qc.as_dict()}
         shas = [f.sha256 or sha256_file(Path(str(f.local_path))) for f in _files(sample, QUANT_KIND)]
         run = _Run(sample, QuantInput(sample.accession, quant, meta), qc, shas, None, 0.0)
         if _keep(run, options, outcome):
@@ -401,14 +403,3 @@ def _process_imported(
         annotations={"reference": reference.describe(), "runs": _run_notes(runs)},
     )
     _tximport_and_store(settings, session, experiment, runs, reference=reference, spec=spec, outcome=outcome)
-
-
-def _imported_qc(sample: Sample, meta: Path | None) -> SalmonQc:
-    """QC of an imported Salmon run from its stored side files (unknown without them)."""
-    if meta is None:
-        sample.qc = {"salmon": None}
-        return SalmonQc.unknown()
-    lib = next((Path(str(f.local_path)) for f in _files(sample, LIB_FORMAT_KIND)), None)
-    qc = salmon_qc_from_files(meta, lib)
-    sample.qc = {"salmon": qc.as_dict()}
-    return qc

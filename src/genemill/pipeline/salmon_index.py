@@ -255,7 +255,7 @@ def load_tx2gene(path: Path, *, names: list[str] | None = None) -> pd.DataFrame:
 
 def _named_buffer(data: bytes, path: Path) -> io.BytesIO:
     buffer = io.BytesIO(data)
-    buffer.name = str(path)  # type: ignore[misc]  # so format errors name the file
+    buffer.name = str(path)  # so format errors name the file
     return buffer
 
 
