@@ -170,6 +170,23 @@ class _RateLimiter:
         await response(scope, receive, send)
 
 
+class _RejectNul:
+    """ASGI middleware: a NUL character in the path or query string is a 400 (PostgreSQL cannot store it)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope.get("query_string", b"")):
+            message = (
+                "the request path or query string contains a NUL character (%00), which no field can hold"
+            )
+            response = _respond(Request(scope), message, 400)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 class _TrailingSlash:
     """ASGI middleware: ``/v1/experiments/GSE781/`` (refine.bio's form) routes like the bare path."""
 
@@ -205,6 +222,7 @@ def create_app(
     app.include_router(build_api_router())
     app.include_router(build_web_router())
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(_RejectNul)
     if rate_limit is not None:
         app.add_middleware(_RateLimiter, limit=rate_limit)
     app.add_middleware(_TrailingSlash)

@@ -44,8 +44,9 @@ def test_sample_text_is_searchable(catalog_client) -> None:
         ("accession_code:GSE9002", ["GSE9002"]),
         ("title:Liver", ["GSE9002"]),
         ("alternate_accession_code:E-GEOD-9003", ["GSE9003"]),
+        ("e12:kidney", ["GSE9003"]),
     ],
-    ids=["authors-quoted", "authors-word", "institution", "accession", "title", "alternate"],
+    ids=["authors-quoted", "authors-word", "institution", "accession", "title", "alternate", "unknown-field"],
 )
 def test_field_syntax(catalog_client, query: str, expected: list[str]) -> None:
     assert _codes(catalog_client.get("/v1/search/", params={"search": query})) == expected

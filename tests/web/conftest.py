@@ -155,6 +155,12 @@ def make_client(settings: Settings, db: Database, *, rate_limit: RateLimit | Non
 
 
 @pytest.fixture
+def client_for() -> Any:
+    """``client_for(app, **kwargs)``: a TestClient (imported here, quietly) for a custom app."""
+    return TestClient
+
+
+@pytest.fixture
 def client(settings: Settings, db: Database) -> Iterator[TestClient]:
     """The app on the generated catalog, on SQLite and PostgreSQL."""
     load_generated_catalog(db)

@@ -283,7 +283,10 @@ class SearchBody(BaseModel):
     has_publication: bool | None = None
     num_downloadable_samples__gt: int | None = Field(default=None, ge=-1, le=_MAX)
     num_processed_samples__gt: int | None = Field(default=None, ge=-1, le=_MAX)
-    ordering: str = "_score"
+    ordering: str = Field(
+        default="_score",
+        pattern=r"^-?(_score|num_total_samples|num_processed_samples|num_downloadable_samples|source_first_published|title|accession_code|id)$",
+    )
     limit: int = Field(default=25, ge=1, le=1000)
     offset: int = Field(default=0, ge=0, le=_MAX)
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
 from genemill.api.deps import LimitDep, OffsetDep, SessionDep, page_links
-from genemill.api.routes.search import SearchFilters
+from genemill.api.routes.search import Ordering, SearchFilters
 from genemill.api.schemas import ExperimentOut, ExperimentSummary, Page
 from genemill.store import catalog, queries
 from genemill.store.search import search
@@ -24,7 +24,7 @@ def list_experiments(
     filters: SearchFilters,
     limit: LimitDep = 25,
     offset: OffsetDep = 0,
-    ordering: Annotated[str, Query(description="Field to sort by, '-' for descending.")] = "accession_code",
+    ordering: Ordering = "accession_code",
 ) -> dict[str, Any]:
     """Experiments in the catalog, filtered like ``/v1/search/`` (without free text or facets)."""
     result = search(session, filters.query(ordering=ordering, limit=limit, offset=offset))

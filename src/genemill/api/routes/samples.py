@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from genemill.api.deps import LimitDep, OffsetDep, SessionDep, page_links
 from genemill.api.schemas import Page, SampleOut
 from genemill.store import catalog
+from genemill.store.models import Technology
 
 __all__ = ["router"]
 
@@ -19,7 +20,7 @@ Text = Annotated[str | None, Query(max_length=500)]
 
 def harmonized_filters(
     sex: Text = None,
-    age: Text = None,
+    age: Annotated[float | None, Query(ge=0, le=1000, description="Age in years.")] = None,
     specimen_part: Text = None,
     genetic_information: Text = None,
     developmental_stage: Text = None,
@@ -34,7 +35,9 @@ def harmonized_filters(
 ) -> dict[str, str]:
     """Exact (case-insensitive) filters on the harmonized fields; age in years."""
     values = locals()
-    return {name: value for name, value in values.items() if value is not None}
+    return {
+        name: f"{value:g}" if name == "age" else value for name, value in values.items() if value is not None
+    }
 
 
 Harmonized = Annotated[dict[str, str], Depends(harmonized_filters)]
@@ -50,10 +53,10 @@ def list_samples(
     organism: Text = None,
     organism__name: Text = None,
     platform: Text = None,
-    technology: Text = None,
+    technology: Technology | None = None,
     is_processed: bool | None = None,
     filter_by: Text = None,
-    ordering: Annotated[str, Query(max_length=100)] = "-is_processed",
+    ordering: Annotated[str, Query(pattern=f"^-?({'|'.join(catalog.SAMPLE_ORDERINGS)})$")] = "-is_processed",
     limit: LimitDep = 25,
     offset: OffsetDep = 0,
 ) -> dict[str, Any]:
@@ -63,7 +66,7 @@ def list_samples(
         accession_codes=tuple(a for a in (accession_codes or "").split(",") if a.strip()),
         organism=organism or organism__name,
         platform=platform,
-        technology=technology,
+        technology=technology.value if technology else None,
         is_processed=is_processed,
         filter_by=filter_by,
         harmonized=harmonized,

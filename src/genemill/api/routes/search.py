@@ -9,13 +9,17 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from genemill.api.deps import MAX_OFFSET, LimitDep, OffsetDep, SessionDep, page_links
 from genemill.api.schemas import SearchBody, SearchPage
-from genemill.store.search import SearchQuery, search
+from genemill.store.search import ORDERINGS, SearchQuery, search
 
 __all__ = ["SearchFilters", "router"]
 
 router = APIRouter(prefix="/search", tags=["search"])
 
 Values = Annotated[list[str] | None, Query()]
+ORDERING_PATTERN = f"^-?({'|'.join(ORDERINGS)})$"
+Ordering = Annotated[
+    str, Query(pattern=ORDERING_PATTERN, description=f"One of {', '.join(ORDERINGS)}; '-' for descending.")
+]
 Threshold = Annotated[int | None, Query(ge=-1, le=MAX_OFFSET)]
 
 
@@ -93,7 +97,7 @@ def search_experiments(
     session: SessionDep,
     filters: SearchFilters,
     search: Annotated[str, Query(max_length=1000, description="Free text; field:value terms.")] = "",
-    ordering: Annotated[str, Query(description="_score, num_total_samples, … ('-' descending)")] = "_score",
+    ordering: Ordering = "_score",
     limit: LimitDep = 25,
     offset: OffsetDep = 0,
 ) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import APIRouter
@@ -27,13 +28,13 @@ def create(session: SessionDep) -> dict[str, Any]:
 
 
 @router.get("/{token_id}", response_model=TokenOut)
-def read(token_id: str, session: SessionDep) -> dict[str, Any]:
+def read(token_id: uuid.UUID, session: SessionDep) -> dict[str, Any]:
     """A token's state."""
-    return _out(token_id, activated=get_token(session, token_id).is_activated)
+    return _out(str(token_id), activated=get_token(session, str(token_id)).is_activated)
 
 
 @router.put("/{token_id}", response_model=TokenOut)
-def update(token_id: str, body: TokenUpdate, session: SessionDep) -> dict[str, Any]:
+def update(token_id: uuid.UUID, body: TokenUpdate, session: SessionDep) -> dict[str, Any]:
     """Accept (or withdraw) the terms of use for this token."""
-    token = activate_token(session, token_id, activated=body.is_activated)
-    return _out(token_id, activated=token.is_activated)
+    token = activate_token(session, str(token_id), activated=body.is_activated)
+    return _out(str(token_id), activated=token.is_activated)

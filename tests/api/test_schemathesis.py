@@ -1,0 +1,53 @@
+"""Property-based checks of the whole /v1 API from its OpenAPI schema (schemathesis, when installed).
+
+No generated request may produce a 5xx, and every response must match the documented schema and
+status codes (including the canonical error shape). schemathesis is not a project dependency, so
+this module is skipped without it; its pytest plugin does not load under pytest 9, hence the
+explicit Hypothesis loop over the operations.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+schemathesis = pytest.importorskip("schemathesis")
+
+from hypothesis import HealthCheck, given  # noqa: E402
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+from genemill.config import Settings  # noqa: E402
+from genemill.server import create_app  # noqa: E402
+from genemill.store.db import Database  # noqa: E402
+
+EXAMPLES_PER_OPERATION = 40
+
+
+@pytest.mark.slow
+def test_api_conforms_to_its_schema(tmp_path, settings: Settings, db: Database) -> None:
+    from conftest import load_generated_catalog  # type: ignore[import-not-found]  # tests/api/conftest.py
+
+    app_settings = settings
+    load_generated_catalog(db)
+    # NUL characters are refused with a 400 by design (PostgreSQL text cannot hold them): do not generate them.
+    config = schemathesis.Config.from_dict({"generation": {"allow-x00": False}})
+    app = create_app(app_settings, db=db, rate_limit=None)
+    schema = schemathesis.openapi.from_asgi("/v1/schema", app, config=config)
+    failures: list[str] = []
+    labels: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        labels.append(operation.label)
+
+        @given(case=operation.as_strategy())
+        @hypothesis_settings(
+            max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck)
+        )
+        def check(case) -> None:
+            case.call_and_validate()
+
+        try:
+            check()
+        except (AssertionError, ExceptionGroup) as exc:  # how schemathesis and Hypothesis report failures
+            failures.append(f"{operation.label}: {exc}")
+    assert len(labels) >= 10
+    assert not failures, "\n\n".join(failures)
