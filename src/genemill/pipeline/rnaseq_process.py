@@ -4,8 +4,10 @@ Per FASTQ run (OriginalFiles of kind ``FASTQ``; two files = paired-end, mates or
 ``_1``/``_2`` or ``R1``/``R2`` in their original names):
 
 1. the sample's organism must be the reference's (an index of another species is refused);
-2. the mean length of the first 10,000 reads of mate 1 picks the k-mer size (31 above 75 bases,
+2. the mean length of the first 2,000 reads of mate 1 picks the k-mer size (31 above 75 bases,
    else 23) and so the cached index (:mod:`genemill.pipeline.salmon_index`), built if missing;
+   should the whole file's mean (counted by the FASTQ check) fall on the other side of 75, the run
+   is quantified again with the other index;
 3. ``salmon quant`` with the FASTQ files checked alongside (:mod:`genemill.pipeline.salmon`); the
    output folder ``$GENEMILL_HOME/quant/<experiment>/<sample>/<index>/`` is reused when it was
    made from the same FASTQ checksums;
@@ -76,7 +78,7 @@ __all__ = [
 FASTQ_KIND, QUANT_KIND = "FASTQ", "QUANT"
 META_INFO_KIND, LIB_FORMAT_KIND = "SALMON_META_INFO", "SALMON_LIB_FORMAT_COUNTS"
 REFERENCE_FIELD = "genemill_rnaseq_reference"
-READ_LENGTH_SAMPLE = 10_000
+READ_LENGTH_SAMPLE = 2_000
 _MATE = re.compile(r"[._](?:R)?([12])(?:_\d{3})?\.(?:fastq|fq)(?:\.gz)?$", re.IGNORECASE)
 
 Progress = Callable[[str, int, int], None]
@@ -239,16 +241,14 @@ def _quantify_sample(
     reads = _fastq_paths(sample)
     with reads[0].open("rb") as fh:
         sampled = sample_read_length(fh, max_reads=READ_LENGTH_SAMPLE)
-    k = kmer_size(sampled.mean_length)
-    index = ensure_index(settings, reference, k=k, threads=threads)
     shas = [f.sha256 or sha256_file(Path(str(f.local_path))) for f in _files(sample, FASTQ_KIND)]
-    out_dir = settings.home / "quant" / experiment.accession / sample.accession / index.path.name
-    quant = _cached(out_dir, shas)
-    if quant is None:
-        quant = quantify_reads(reads, index.path, out_dir, threads=threads, sample=sample.accession)
-        marker = json.loads((out_dir / QUANT_MARKER).read_text())
-        marker |= {"input_sha256": shas, "n_reads": quant.reads.n_reads, "n_bases": quant.reads.n_bases}
-        (out_dir / QUANT_MARKER).write_text(json.dumps(marker, indent=1, sort_keys=True))
+    k = kmer_size(sampled.mean_length)
+    index, quant = _quantify_with(settings, experiment, sample, reads, shas, reference, k=k, threads=threads)
+    if kmer_size(quant.reads.mean_length) != k:  # the first reads misled us: use the whole file's mean
+        k = kmer_size(quant.reads.mean_length)
+        index, quant = _quantify_with(
+            settings, experiment, sample, reads, shas, reference, k=k, threads=threads
+        )
     sample.qc = {
         "salmon": quant.qc.as_dict()
         | {"k": k, "index": index.path.name, "seconds": round(quant.salmon_seconds, 3)},
@@ -261,15 +261,27 @@ def _quantify_sample(
             "reads_sampled_for_k": sampled.n_reads,
         },
     }
-    meta = out_dir / "aux_info" / "meta_info.json"
-    return _Run(
-        sample,
-        QuantInput(sample.accession, quant.quant_sf, meta),
-        quant.qc,
-        [*shas, index.key],
-        index,
-        quant.salmon_seconds,
+    quant_input = QuantInput(sample.accession, quant.quant_sf, quant.out_dir / "aux_info" / "meta_info.json")
+    return _Run(sample, quant_input, quant.qc, [*shas, index.key], index, quant.salmon_seconds)
+
+
+def _quantify_with(
+    settings: Settings,
+    experiment: Experiment,
+    sample: Sample,
+    reads: list[Path],
+    shas: list[str],
+    reference: Reference,
+    *,
+    k: int,
+    threads: int,
+) -> tuple[SalmonIndex, SalmonQuant]:
+    index = ensure_index(settings, reference, k=k, threads=threads)
+    out_dir = settings.home / "quant" / experiment.accession / sample.accession / index.path.name
+    quant = _cached(out_dir, shas) or quantify_reads(
+        reads, index.path, out_dir, threads=threads, sample=sample.accession, record={"input_sha256": shas}
     )
+    return index, quant
 
 
 def _cached(out_dir: Path, shas: list[str]) -> SalmonQuant | None:

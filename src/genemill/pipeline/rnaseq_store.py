@@ -15,6 +15,7 @@ kind ``expression`` (lengthScaledTPM), ``expression:counts`` and ``expression:tp
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,13 +202,13 @@ def store_gene_tables(
     base = settings.home / "expression" / experiment.accession
     stem = f"{spec.processor}-{spec.version}-{digest}".replace("/", "_").replace("+", "_")
     annotation = None if tables.symbols is None else pd.DataFrame({"symbol": tables.symbols})
-    files: list[tuple[str, Path]] = []
+    columns = [s.accession for s in samples]
+    jobs: list[tuple[str, Path, pd.DataFrame, dict[str, Any]]] = []
     for kind, values in (
         (EXPRESSION, tables.length_scaled_tpm),
         (COUNTS_KIND, tables.counts),
         (TPM_KIND, tables.tpm),
     ):
-        path = base / f"{stem}.{_VALUE_TYPES[kind]}.parquet"
         metadata = {
             "processor": spec.processor,
             "processor_version": spec.version,
@@ -216,10 +217,17 @@ def store_gene_tables(
             "feature_type": "gene",
             "annotation_release": spec.annotations.get("reference", {}).get("release", ""),
         }
-        write_expression(
-            path, values[[s.accession for s in samples]], metadata=metadata, annotation=annotation
-        )
-        files.append((kind, path))
+        path = base / f"{stem}.{_VALUE_TYPES[kind]}.parquet"
+        jobs.append((kind, path, values[columns], metadata))
+    # Arrow writes without the GIL: the three files are written side by side.
+    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="parquet") as pool:
+        written = [
+            pool.submit(write_expression, path, values, metadata=metadata, annotation=annotation)
+            for _, path, values, metadata in jobs
+        ]
+        for future in written:
+            future.result()
+    files = [(kind, path) for kind, path, _, _ in jobs]
     return record_result(
         session,
         samples,

@@ -215,7 +215,13 @@ def quant_arguments(reads: list[Path], index_dir: Path, out_dir: Path, *, thread
 
 
 def quantify_reads(
-    reads: list[Path], index_dir: Path, out_dir: Path, *, threads: int, sample: str | None = None
+    reads: list[Path],
+    index_dir: Path,
+    out_dir: Path,
+    *,
+    threads: int,
+    sample: str | None = None,
+    record: dict[str, Any] | None = None,
 ) -> SalmonQuant:
     """Run ``salmon quant`` for one run into ``out_dir`` (replaced atomically), checking the FASTQs.
 
@@ -227,6 +233,8 @@ def quantify_reads(
         Salmon exited non-zero (e.g. too few fragments assigned to the index).
     ProcessingError
         Salmon processed a different number of fragments than the FASTQ holds.
+
+    ``out_dir/genemill_quant.json`` records the options, the read counts and ``record``.
     """
     if len(reads) not in (1, 2):
         check_reads(reads)  # raises the layout error
@@ -249,7 +257,12 @@ def quantify_reads(
             "threads": threads,
             "salmon_version": qc.salmon_version,
         }
-        _write_marker(work, parameters | {"reads": [str(path) for path in reads]})
+        counted = {
+            "reads": [str(path) for path in reads],
+            "n_reads": summary.n_reads,
+            "n_bases": summary.n_bases,
+        }
+        _write_marker(work, parameters | counted | (record or {}))
         _replace_dir(work, out_dir)
     finally:
         if work.exists():

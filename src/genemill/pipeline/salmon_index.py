@@ -262,6 +262,8 @@ def _named_buffer(data: bytes, path: Path) -> io.BytesIO:
 def resolve_tx2gene(table: pd.DataFrame, names: list[str], *, source: str) -> pd.DataFrame:
     """Return tx2gene rows for exactly ``names`` (in order); raise naming the ones not found."""
     columns = [c for c in ("gene_id", "gene_name") if c in table.columns]
+    if len(table) == len(names) and table["transcript_id"].tolist() == list(names):
+        return table[["transcript_id", *columns]]  # a reference's own table: already resolved
     exact = table.drop_duplicates("transcript_id").set_index("transcript_id")[columns]
     found = exact.reindex(names)
     missing = found["gene_id"].isna().to_numpy()

@@ -1,0 +1,135 @@
+"""Benchmark: genemill's own time around ``salmon quant`` on the bundled RNA-seq examples.
+
+    .venv/bin/python bench/salmon_overhead.py [--repeat 5] [--threads 2]
+
+For each example a private experiment is imported once and processed once to build (and cache)
+the Salmon index. Then, ``--repeat`` times, the cached quantification folder is deleted and
+``process_rnaseq_experiment`` runs again, so every repetition runs ``salmon quant`` for real:
+
+* ``total``    — wall time of ``process_rnaseq_experiment`` (open the experiment, sample the read
+  length, find the cached index, ``salmon quant`` with the FASTQ check alongside, read QC,
+  tximport, write three Parquet files, record the result, commit);
+* ``quant``    — wall time of the ``salmon quant`` subprocess alone (``subprocess.run`` timed in
+  :func:`genemill.pipeline.salmon.run_salmon`);
+* ``overhead`` — ``total - quant``, and as % of ``quant`` (target < 5 %).
+
+Also printed, for scale: the one-off import (copying FASTQs into the file store, registering the
+reference), the index build, and the FASTQ check on its own (``check_reads``: it runs in a thread
+while Salmon runs, so its time is hidden unless it outlasts Salmon). Medians over repetitions.
+
+Data (real files, see their PROVENANCE.md): rnaseq-salmon-example (15 RefSeq transcripts, 10,000
+simulated 50 bp pairs; RefSeq → Entrez tx2gene from org.Hs.eg.db) and rnaseq-kallisto-test
+(14 GENCODE transcripts + GTF, 10,000 simulated pairs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from genemill.config import Settings
+from genemill.pipeline.rnaseq_private import (
+    ReferenceFiles,
+    create_fastq_experiment,
+    pair_fastqs,
+    process_rnaseq_experiment,
+)
+from genemill.pipeline.salmon import check_reads, salmon_version
+from genemill.store.db import Database
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+
+
+def _refseq_tx2gene(target: Path) -> Path:
+    fasta = DATA / "rnaseq-salmon-example" / "transcripts.fasta"
+    names = [line[1:].split()[0] for line in fasta.read_text().splitlines() if line.startswith(">")]
+    table = pd.read_csv(DATA / "annotation-org-hs-eg-db" / "entrez_refseq.tsv.gz", sep="\t", dtype=str)
+    table = table[table["refseq_accession"].isin(names)].drop_duplicates("refseq_accession")
+    table[["refseq_accession", "entrez_id"]].to_csv(target, sep="\t", index=False, header=["tx", "gene"])
+    return target
+
+
+def _examples(work: Path) -> dict[str, tuple[list[Path], ReferenceFiles]]:
+    salmon = DATA / "rnaseq-salmon-example"
+    kallisto = DATA / "rnaseq-kallisto-test"
+    return {
+        "salmon-example": (
+            [salmon / "reads_1.fastq.gz", salmon / "reads_2.fastq.gz"],
+            ReferenceFiles(
+                transcripts=salmon / "transcripts.fasta", tx2gene=_refseq_tx2gene(work / "t2g.tsv")
+            ),
+        ),
+        "kallisto-test": (
+            [kallisto / "reads_1.fastq.gz", kallisto / "reads_2.fastq.gz"],
+            ReferenceFiles(
+                transcripts=kallisto / "transcripts.fasta.gz", gtf=kallisto / "transcripts.gtf.gz"
+            ),
+        ),
+    }
+
+
+def _bench(name: str, reads: list[Path], reference: ReferenceFiles, *, repeat: int, threads: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(home=Path(tmp) / "home")
+        db = Database(settings.resolved_database_url)
+        db.migrate()
+        start = time.perf_counter()
+        accession = create_fastq_experiment(
+            settings, db, pair_fastqs(reads), title=name, reference=reference, organism="Homo sapiens"
+        )
+        imported = time.perf_counter() - start
+        start = time.perf_counter()
+        first = process_rnaseq_experiment(settings, db, accession, threads=threads)
+        cold = time.perf_counter() - start
+        assert first.processed, first.refused
+        index_json = next((settings.home / "indexes").glob("*/genemill_index.json"))
+        build = float(pd.read_json(index_json, typ="series")["build_seconds"])
+        totals, quants = [], []
+        for _ in range(repeat):
+            shutil.rmtree(settings.home / "quant")
+            start = time.perf_counter()
+            outcome = process_rnaseq_experiment(settings, db, accession, threads=threads)
+            totals.append(time.perf_counter() - start)
+            (seconds,) = outcome.details["salmon-tximport"]["salmon_seconds"].values()
+            quants.append(seconds)
+        checks = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            check_reads(reads)
+            checks.append(time.perf_counter() - start)
+        db.dispose()
+    overheads = [t - q for t, q in zip(totals, quants, strict=True)]
+    total, quant, overhead = (statistics.median(v) for v in (totals, quants, overheads))
+    print(
+        f"{name:15s} total {total * 1000:7.1f} ms   salmon quant {quant * 1000:7.1f} ms   "
+        f"overhead {overhead * 1000:6.1f} ms = {100 * overhead / quant:4.1f} % of quant"
+        f"   (per-run %: {', '.join(f'{100 * o / q:.1f}' for o, q in zip(overheads, quants, strict=True))})"
+    )
+    print(
+        f"{'':15s} one-off: import {imported * 1000:.0f} ms, first run with index build {cold * 1000:.0f} ms "
+        f"(salmon index {build * 1000:.0f} ms); FASTQ check alone {statistics.median(checks) * 1000:.1f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"salmon {salmon_version()}, threads {args.threads}, medians of {args.repeat} runs; load {load}")
+    with tempfile.TemporaryDirectory() as work:
+        for name, (reads, reference) in _examples(Path(work)).items():
+            _bench(name, reads, reference, repeat=args.repeat, threads=args.threads)
+
+
+if __name__ == "__main__":
+    main()
