@@ -319,7 +319,11 @@ BAD_INPUT = [
         b"^SAMPLE = GSM1\n!sample_table_begin\nID_REF\tVALUE\n!sample_table_end\nA\t1\n",
         r"line 5: expected a line starting with",
     ),
-    ("bad-taxid", b"^SAMPLE = GSM1\n!Sample_taxid_ch1 = human\n", r"GSM1: 'Sample_taxid_ch\*' holds"),
+    (
+        "bad-taxid",
+        b"^SAMPLE = GSM1\n!Sample_taxid_ch1 = human\n",
+        r"<stream>: GSM1: 'Sample_taxid_ch\*' holds",
+    ),
 ]
 
 

@@ -97,7 +97,8 @@ def read_soft(source: BinaryIO, *, path_hint: str | None = None) -> ExperimentMe
     for e in entities["ANNOTATION"]:
         accession = first_value(e.fields, "Annotation_platform")
         platforms.append(platform_from_fields(accession, e.fields, e.table, prefix="Annotation_platform_"))
-    samples = [sample_from_fields(e.accession, e.fields, e.table) for e in entities["SAMPLE"]]
+    name = source_name(source, path_hint)
+    samples = [sample_from_fields(e.accession, e.fields, e.table, path=name) for e in entities["SAMPLE"]]
     if entities["SERIES"]:
         head = entities["SERIES"][0]
         series = series_from_fields(head.accession, {**database, **head.fields})
