@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["DataTable", "ExperimentMetadata", "PlatformRecord", "SampleRecord", "SeriesRecord"]
 
@@ -30,7 +32,12 @@ class DataTable:
     descriptions: dict[str, str] = field(default_factory=dict)
 
     def to_frame(self, *, dtype: type | str = str) -> pd.DataFrame:
-        """Parse the rows into a DataFrame with one column per header name (strings by default)."""
+        """Parse the rows into a DataFrame with one column per header name (strings by default).
+
+        pandas is imported here, not at module import: parsing metadata must not pay for it.
+        """
+        import pandas as pd
+
         if not self.text:
             return pd.DataFrame(columns=list(self.columns))
         return pd.read_csv(
