@@ -482,3 +482,63 @@ def test_import_quant_reports_a_truncated_quant_sf(tmp_path: Path) -> None:
         reason,
     )
     assert len(outcome.processed) == 1
+
+
+def _generated_single_end_reads(path: Path) -> Path:
+    """GENERATED single-end reads cut from the salmon example's real transcripts (not sequencing data).
+
+    2,000 reads of 50 bases first, then 8,000 of 100 bases: the first reads say k = 23 (mean 50),
+    the whole file says k = 31 (mean 90), so genemill must quantify again with the long index.
+    """
+    sequences = [
+        "".join(block.splitlines()[1:])
+        for block in (SALMON_EXAMPLE / "transcripts.fasta").read_text().split(">")[1:]
+    ]
+    records = []
+    for number in range(10_000):
+        sequence = sequences[number % len(sequences)]
+        length = 50 if number < 2_000 else 100
+        start = (number * 37) % (len(sequence) - length)
+        records.append(f"@gen{number}\n{sequence[start : start + length]}\n+\n{'I' * length}\n")
+    path.write_text("".join(records))
+    return path
+
+
+@pytest.mark.salmon
+@requires_salmon
+def test_long_single_end_reads_use_k31_and_no_gc_bias(tmp_path: Path) -> None:
+    settings, db = _env(tmp_path)
+    reads = _generated_single_end_reads(tmp_path / "generated.fastq")
+    reference = ReferenceFiles(
+        transcripts=SALMON_EXAMPLE / "transcripts.fasta", tx2gene=_refseq_tx2gene(tmp_path / "t2g.tsv")
+    )
+    runs = pair_fastqs([reads])
+    accession = create_fastq_experiment(
+        settings, db, runs, title="generated", reference=reference, organism="Homo sapiens"
+    )
+    outcome = process_rnaseq_experiment(settings, db, accession, threads=2)
+    assert outcome.refused == {}
+    (sample,) = _samples(db, accession).values()
+    qc = sample["qc"]
+    assert qc["fastq"]["mean_read_length_first_reads"] == 50.0 and qc["fastq"]["mean_read_length"] == 90.0
+    assert qc["salmon"]["k"] == 31 and qc["salmon"]["mapping_rate"] > 0.95
+    assert qc["salmon"]["library_type"] in {"SF", "SR", "U"}  # single-end library types
+    assert sorted(p.name.split("-")[-1] for p in (settings.home / "indexes").iterdir()) == ["k23", "k31"]
+    (marker,) = (settings.home / "quant").rglob("genemill_quant.json")
+    assert marker.parent.name.endswith("-k31")
+    assert json.loads(marker.read_text())["gc_bias"] is False  # --gcBias only for paired-end runs
+
+
+@pytest.mark.salmon
+@requires_salmon
+def test_import_fastq_command(tmp_path: Path) -> None:
+    settings, _db = _env(tmp_path)
+    args = [
+        "import-fastq", "--title", "kallisto test", "--transcripts", str(KALLISTO / "transcripts.fasta.gz"),
+        "--gtf", str(KALLISTO / "transcripts.gtf.gz"), "--organism", "Homo sapiens", "--paired",
+        "--threads", "2", str(KALLISTO / "reads_1.fastq.gz"), str(KALLISTO / "reads_2.fastq.gz"),
+    ]  # fmt: skip
+    result = CliRunner().invoke(_cli_app(settings), args)
+    assert result.exit_code == 0, result.output
+    assert "stored 1 run(s) as private experiment GM-" in result.output
+    assert "1 processed, 0 refused" in result.output and "93.0%" in result.output

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -245,6 +246,7 @@ def _quantify_sample(
     k = kmer_size(sampled.mean_length)
     index, quant = _quantify_with(settings, experiment, sample, reads, shas, reference, k=k, threads=threads)
     if kmer_size(quant.reads.mean_length) != k:  # the first reads misled us: use the whole file's mean
+        shutil.rmtree(quant.out_dir)
         k = kmer_size(quant.reads.mean_length)
         index, quant = _quantify_with(
             settings, experiment, sample, reads, shas, reference, k=k, threads=threads
