@@ -542,3 +542,24 @@ def test_import_fastq_command(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "stored 1 run(s) as private experiment GM-" in result.output
     assert "1 processed, 0 refused" in result.output and "93.0%" in result.output
+
+
+def test_fastq_files_orders_mates_and_leaves_out_unpaired_reads() -> None:
+    from genemill.pipeline.salmon_run import fastq_files
+    from genemill.store.models import OriginalFile, Sample
+
+    def fastq(name: str) -> OriginalFile:
+        return OriginalFile(
+            source_url=f"https://x/{name}",
+            filename=name,
+            kind="FASTQ",
+            local_path=f"/s/{name}",
+            is_downloaded=True,
+        )
+
+    ena = Sample(
+        accession="S1", original_files=[fastq("R.fastq.gz"), fastq("R_2.fastq.gz"), fastq("R_1.fastq.gz")]
+    )
+    assert [f.filename for f in fastq_files(ena)] == ["R_1.fastq.gz", "R_2.fastq.gz"]
+    illumina = Sample(accession="S2", original_files=[fastq("x_R2_001.fq.gz"), fastq("x_R1_001.fq.gz")])
+    assert [f.filename for f in fastq_files(illumina)] == ["x_R1_001.fq.gz", "x_R2_001.fq.gz"]

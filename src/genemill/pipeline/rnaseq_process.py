@@ -1,19 +1,9 @@
 """RNA-seq samples of an experiment: FASTQ runs → Salmon → tximport, or imported quant.sf → tximport.
 
-Per FASTQ run (OriginalFiles of kind ``FASTQ``; two files = paired-end, mates ordered by the
-``_1``/``_2`` or ``R1``/``R2`` in their original names):
-
-1. the sample's organism must be the reference's (an index of another species is refused);
-2. the mean length of the first 2,000 reads of mate 1 picks the k-mer size (31 above 75 bases,
-   else 23) and so the cached index (:mod:`genemill.pipeline.salmon_index`), built if missing;
-   should the whole file's mean (counted by the FASTQ check) fall on the other side of 75, the run
-   is quantified again with the other index;
-3. ``salmon quant`` with the FASTQ files checked alongside (:mod:`genemill.pipeline.salmon`); the
-   output folder ``$GENEMILL_HOME/quant/<experiment>/<sample>/<index>/`` is reused when it was
-   made from the same FASTQ checksums;
-4. QC (mapping rate, library type, fragments processed / mapped) is stored in ``sample.qc``; a
-   mapping rate below ``min_mapping_rate`` (default 0.30) refuses the run unless
-   ``allow_low_mapping``.
+Per FASTQ run (OriginalFiles of kind ``FASTQ``) :mod:`genemill.pipeline.salmon_run` checks the
+organism, picks k from the read length, finds or builds the index, runs ``salmon quant`` with the
+FASTQ check alongside and stores QC in ``sample.qc``; a mapping rate below ``min_mapping_rate``
+(default 0.30) refuses the run unless ``allow_low_mapping`` (the figure stays in the QC).
 
 Then one tximport over the experiment's good runs (:mod:`genemill.pipeline.rnaseq_store`) and one
 result, processor ``salmon-tximport``. Imported quantifications (kind ``QUANT``, with optional
@@ -23,10 +13,7 @@ A refused run is marked unprocessable with the reason; it never stops the others
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,25 +26,23 @@ from sqlalchemy.orm import Session
 import genemill
 from genemill.config import Settings
 from genemill.errors import InputError, ProcessingError
-from genemill.formats.fastq import FastqSummary, sample_read_length
 from genemill.pipeline.rnaseq_store import QuantInput, ResultSpec, store_gene_tables, summarize_runs
 from genemill.pipeline.salmon import (
     MIN_MAPPING_RATE,
-    QUANT_MARKER,
     SalmonQc,
-    SalmonQuant,
-    quantify_reads,
-    read_salmon_qc,
     salmon_qc_from_files,
     salmon_version,
 )
 from genemill.pipeline.salmon_index import (
     Reference,
-    SalmonIndex,
-    ensure_index,
     find_reference,
-    kmer_size,
     load_reference,
+)
+from genemill.pipeline.salmon_run import (
+    FASTQ_KIND,
+    IndexCache,
+    QuantifiedRun,
+    quantify_sample,
 )
 from genemill.store.files import sha256_file
 from genemill.store.models import Experiment, OriginalFile, Sample
@@ -68,7 +53,6 @@ __all__ = [
     "LIB_FORMAT_KIND",
     "META_INFO_KIND",
     "QUANT_KIND",
-    "READ_LENGTH_SAMPLE",
     "REFERENCE_FIELD",
     "Progress",
     "RnaSeqOutcome",
@@ -76,11 +60,9 @@ __all__ = [
     "process_rnaseq",
 ]
 
-FASTQ_KIND, QUANT_KIND = "FASTQ", "QUANT"
+QUANT_KIND = "QUANT"
 META_INFO_KIND, LIB_FORMAT_KIND = "SALMON_META_INFO", "SALMON_LIB_FORMAT_COUNTS"
 REFERENCE_FIELD = "genemill_rnaseq_reference"
-READ_LENGTH_SAMPLE = 2_000
-_MATE = re.compile(r"[._](?:R)?([12])(?:_\d{3})?\.(?:fastq|fq)(?:\.gz)?$", re.IGNORECASE)
 
 Progress = Callable[[str, int, int], None]
 
@@ -166,16 +148,6 @@ class _Options:
             self.progress(text, done, total)
 
 
-@dataclass(frozen=True)
-class _Run:
-    sample: Sample
-    quant: QuantInput
-    qc: SalmonQc
-    input_sha256: list[str]
-    index: SalmonIndex | None
-    salmon_seconds: float
-
-
 def _process_fastq(
     settings: Settings,
     session: Session,
@@ -192,12 +164,13 @@ def _process_fastq(
         for sample in samples:
             _refuse(outcome, sample, reason)
         return
-    runs: list[_Run] = []
+    runs: list[QuantifiedRun] = []
+    indexes = IndexCache(settings, reference, threads=options.threads)
     for number, sample in enumerate(samples):
         options.report(f"salmon quant {sample.title or sample.accession}", number, len(samples))
         try:
-            run = _quantify_sample(settings, experiment, sample, reference=reference, threads=options.threads)
-        except (InputError, ProcessingError) as exc:  # FormatError, ToolError are among them
+            run = quantify_sample(settings, experiment, sample, indexes=indexes, threads=options.threads)
+        except (InputError, ProcessingError, OSError) as exc:  # FormatError, ToolError are among them
             _refuse(outcome, sample, str(exc))
             continue
         if _keep(run, options, outcome):
@@ -205,102 +178,19 @@ def _process_fastq(
     options.report("tximport", len(samples), len(samples))
     if not runs:
         return
-    indexes = {run.index.key: run.index.describe() for run in runs if run.index is not None}
+    used = {run.index.key: run.index.describe() for run in runs if run.index is not None}
     spec = ResultSpec(
         processor="salmon-tximport",
         version=f"{genemill.__version__}+salmon{salmon_version()}",
         mode="salmon-quant-tximport-experiment",
         parameters=_parameters(runs, options),
         input_sha256=sorted({sha for run in runs for sha in run.input_sha256}),
-        annotations={"reference": reference.describe(), "indexes": indexes, "runs": _run_notes(runs)},
+        annotations={"reference": reference.describe(), "indexes": used, "runs": _run_notes(runs)},
     )
     _tximport_and_store(settings, session, experiment, runs, reference=reference, spec=spec, outcome=outcome)
 
 
-def _check_organism(reference: Reference, sample: Sample) -> None:
-    sample_organism = sample.organism.name if sample.organism is not None else None
-    if reference.organism and sample_organism and reference.organism.lower() != sample_organism.lower():
-        msg = (
-            f"the transcriptome index {reference.path.name} was built for {reference.organism}, "
-            f"but sample {sample.accession} is {sample_organism}: refusing to quantify against "
-            "another species' transcripts"
-        )
-        raise InputError(msg)
-
-
-def _fastq_paths(sample: Sample) -> list[Path]:
-    files = _files(sample, FASTQ_KIND)
-    if len(files) == 2:
-        files.sort(key=lambda f: (int(m.group(1)) if (m := _MATE.search(f.filename)) else 9, f.filename))
-    return [Path(str(f.local_path)) for f in files]
-
-
-def _quantify_sample(
-    settings: Settings, experiment: Experiment, sample: Sample, *, reference: Reference, threads: int
-) -> _Run:
-    _check_organism(reference, sample)
-    reads = _fastq_paths(sample)
-    with reads[0].open("rb") as fh:
-        sampled = sample_read_length(fh, max_reads=READ_LENGTH_SAMPLE)
-    shas = [f.sha256 or sha256_file(Path(str(f.local_path))) for f in _files(sample, FASTQ_KIND)]
-    k = kmer_size(sampled.mean_length)
-    index, quant = _quantify_with(settings, experiment, sample, reads, shas, reference, k=k, threads=threads)
-    if kmer_size(quant.reads.mean_length) != k:  # the first reads misled us: use the whole file's mean
-        shutil.rmtree(quant.out_dir)
-        k = kmer_size(quant.reads.mean_length)
-        index, quant = _quantify_with(
-            settings, experiment, sample, reads, shas, reference, k=k, threads=threads
-        )
-    sample.qc = {
-        "salmon": quant.qc.as_dict()
-        | {"k": k, "index": index.path.name, "seconds": round(quant.salmon_seconds, 3)},
-        "fastq": {
-            "files": len(reads),
-            "n_reads": quant.reads.n_reads,
-            "n_bases": quant.reads.n_bases,
-            "mean_read_length": round(quant.reads.mean_length, 3),
-            "mean_read_length_first_reads": round(sampled.mean_length, 3),
-            "reads_sampled_for_k": sampled.n_reads,
-        },
-    }
-    quant_input = QuantInput(sample.accession, quant.quant_sf, quant.out_dir / "aux_info" / "meta_info.json")
-    return _Run(sample, quant_input, quant.qc, [*shas, index.key], index, quant.salmon_seconds)
-
-
-def _quantify_with(
-    settings: Settings,
-    experiment: Experiment,
-    sample: Sample,
-    reads: list[Path],
-    shas: list[str],
-    reference: Reference,
-    *,
-    k: int,
-    threads: int,
-) -> tuple[SalmonIndex, SalmonQuant]:
-    index = ensure_index(settings, reference, k=k, threads=threads)
-    out_dir = settings.home / "quant" / experiment.accession / sample.accession / index.path.name
-    quant = _cached(out_dir, shas) or quantify_reads(
-        reads, index.path, out_dir, threads=threads, sample=sample.accession, record={"input_sha256": shas}
-    )
-    return index, quant
-
-
-def _cached(out_dir: Path, shas: list[str]) -> SalmonQuant | None:
-    """A finished quantification of the same FASTQ files in ``out_dir``, or None."""
-    marker_path = out_dir / QUANT_MARKER
-    if not (marker_path.is_file() and (out_dir / "quant.sf").is_file()):
-        return None
-    marker = json.loads(marker_path.read_text())
-    if marker.get("input_sha256") != shas:
-        return None
-    reads = FastqSummary(int(marker["n_reads"]), int(marker["n_bases"]), len(marker.get("reads", [1])))
-    return SalmonQuant(
-        out_dir, read_salmon_qc(out_dir), reads, 0.0, {k: v for k, v in marker.items() if k != "reads"}
-    )
-
-
-def _keep(run: _Run, options: _Options, outcome: RnaSeqOutcome) -> bool:
+def _keep(run: QuantifiedRun, options: _Options, outcome: RnaSeqOutcome) -> bool:
     """Flag a low mapping rate in the sample's QC; refuse the run unless allowed."""
     rate = run.qc.mapping_rate
     low = rate is not None and rate < options.min_mapping_rate
@@ -320,7 +210,7 @@ def _keep(run: _Run, options: _Options, outcome: RnaSeqOutcome) -> bool:
     return True
 
 
-def _parameters(runs: list[_Run], options: _Options) -> dict[str, Any]:
+def _parameters(runs: list[QuantifiedRun], options: _Options) -> dict[str, Any]:
     return {
         "salmon_quant": "-l A --seqBias (+ --gcBias for paired-end)",
         "kmer_rule": "k=31 if mean read length > 75 else 23",
@@ -336,7 +226,7 @@ def _parameters(runs: list[_Run], options: _Options) -> dict[str, Any]:
     }
 
 
-def _run_notes(runs: list[_Run]) -> dict[str, Any]:
+def _run_notes(runs: list[QuantifiedRun]) -> dict[str, Any]:
     return {
         run.sample.accession: {
             "quant_sf": str(run.quant.path),
@@ -352,7 +242,7 @@ def _tximport_and_store(
     settings: Settings,
     session: Session,
     experiment: Experiment,
-    runs: list[_Run],
+    runs: list[QuantifiedRun],
     *,
     reference: Reference,
     spec: ResultSpec,
@@ -395,7 +285,7 @@ def _process_imported(
         for sample in samples:
             _refuse(outcome, sample, "no transcript → gene table recorded for these quantifications")
         return
-    runs: list[_Run] = []
+    runs: list[QuantifiedRun] = []
     for number, sample in enumerate(samples):
         options.report(f"checking {sample.title or sample.accession}", number, len(samples))
         quant = Path(str(_files(sample, QUANT_KIND)[0].local_path))
@@ -404,7 +294,7 @@ def _process_imported(
         qc = SalmonQc.unknown() if meta is None else salmon_qc_from_files(meta, lib)
         sample.qc = {"salmon": None if meta is None else qc.as_dict()}
         shas = [f.sha256 or sha256_file(Path(str(f.local_path))) for f in _files(sample, QUANT_KIND)]
-        run = _Run(sample, QuantInput(sample.accession, quant, meta), qc, shas, None, 0.0)
+        run = QuantifiedRun(sample, QuantInput(sample.accession, quant, meta), qc, shas, None, 0.0)
         if _keep(run, options, outcome):
             runs.append(run)
     options.report("tximport", len(samples), len(samples))
