@@ -201,6 +201,20 @@ class _TrailingSlash:
         await self.app(scope, receive, send)
 
 
+def _dataset_runner(settings: Settings, db: Database) -> Callable[[str], None]:
+    """Build a started dataset in this process (after the response); the outcome is on its row."""
+
+    def run(dataset_id: str) -> None:
+        from genemill.datasets import run_dataset
+
+        try:
+            run_dataset(db, settings, dataset_id)
+        except Exception:  # run_dataset recorded FAILED with the message; the log gets the traceback
+            logger.exception("dataset %s failed", dataset_id)
+
+    return run
+
+
 def create_app(
     settings: Settings, *, db: Database | None = None, rate_limit: RateLimit | None = RateLimit()
 ) -> FastAPI:
@@ -215,6 +229,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.db = db if db is not None else Database(settings.resolved_database_url)
+    app.state.dataset_runner = _dataset_runner(settings, app.state.db)
     app.add_exception_handler(GenemillError, _genemill_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

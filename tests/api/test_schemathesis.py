@@ -14,6 +14,7 @@ schemathesis = pytest.importorskip("schemathesis")
 
 from hypothesis import HealthCheck, given  # noqa: E402
 from hypothesis import settings as hypothesis_settings  # noqa: E402
+from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
 
 from genemill.config import Settings  # noqa: E402
 from genemill.server import create_app  # noqa: E402
@@ -22,15 +23,29 @@ from genemill.store.db import Database  # noqa: E402
 EXAMPLES_PER_OPERATION = 40
 
 
+def _checker(operation):
+    # Dataset requests have rules across fields (ALL alone, min_fraction only with MIN_FRACTION)
+    # that a JSON schema cannot state; their 400s are checked in test_datasets.py instead.
+    excluded = [positive_data_acceptance] if "/v1/dataset" in operation.label else []
+
+    @given(case=operation.as_strategy())
+    @hypothesis_settings(
+        max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck)
+    )
+    def check(case) -> None:
+        case.call_and_validate(excluded_checks=excluded)
+
+    return check
+
+
 @pytest.mark.slow
-def test_api_conforms_to_its_schema(tmp_path, settings: Settings, db: Database) -> None:
+def test_api_conforms_to_its_schema(settings: Settings, db: Database) -> None:
     from conftest import load_generated_catalog  # type: ignore[import-not-found]  # tests/api/conftest.py
 
-    app_settings = settings
     load_generated_catalog(db)
     # NUL characters are refused with a 400 by design (PostgreSQL text cannot hold them): do not generate them.
     config = schemathesis.Config.from_dict({"generation": {"allow-x00": False}})
-    app = create_app(app_settings, db=db, rate_limit=None)
+    app = create_app(settings, db=db, rate_limit=None)
     schema = schemathesis.openapi.from_asgi("/v1/schema", app, config=config)
     failures: list[str] = []
     labels: list[str] = []
@@ -38,13 +53,7 @@ def test_api_conforms_to_its_schema(tmp_path, settings: Settings, db: Database) 
         operation = result.ok()
         labels.append(operation.label)
 
-        @given(case=operation.as_strategy())
-        @hypothesis_settings(
-            max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck)
-        )
-        def check(case) -> None:
-            case.call_and_validate()
-
+        check = _checker(operation)
         try:
             check()
         except (AssertionError, ExceptionGroup) as exc:  # how schemathesis and Hypothesis report failures

@@ -34,6 +34,7 @@ __all__ = [
     "get_session",
     "page_links",
     "reject_unknown_params",
+    "token_required_message",
 ]
 
 MAX_LIMIT = 1000
@@ -61,14 +62,18 @@ def get_token(
     return find_activated_token(session, api_key)
 
 
+def token_required_message() -> str:
+    """What a 403 for a missing or inactive token says."""
+    return (
+        "this needs an activated API token in the API-KEY header: create one with POST /v1/token/, "
+        'then accept the terms of use with PUT /v1/token/{id}/ {"is_activated": true}'
+    )
+
+
 def require_token(token: Annotated[ApiToken | None, Depends(get_token)]) -> ApiToken:
-    """Refuse the request unless an activated token was sent."""
+    """Refuse the request (403) unless an activated token was sent."""
     if token is None:
-        msg = (
-            "downloads need an activated API token in the API-KEY header: create one with POST /v1/token/, "
-            'then accept the terms with PUT /v1/token/{id}/ {"is_activated": true}'
-        )
-        raise HTTPException(status_code=403, detail=msg)
+        raise HTTPException(status_code=403, detail=token_required_message())
     return token
 
 

@@ -31,11 +31,13 @@ __all__ = [
     "SAMPLE_ORDERINGS",
     "SampleFilter",
     "get_experiment",
+    "get_experiment_accession",
     "get_organism",
     "get_sample",
     "list_organisms",
     "list_platforms",
     "list_processors",
+    "list_result_modes",
     "list_samples",
     "platform_titles",
     "resolve_experiment_id",
@@ -54,6 +56,16 @@ def resolve_experiment_id(session: Session, accession: str) -> int | None:
     # Alternate accessions are a JSON list; match the quoted code in its text form.
     text = cast(Experiment.alternate_accessions, String)
     return session.scalar(select(Experiment.id).where(text.like(f'%"{code}"%')).limit(1))
+
+
+def get_experiment_accession(session: Session, accession: str) -> str:
+    """The canonical accession of an experiment named by accession or alternate; NotFoundError."""
+    experiment_id = resolve_experiment_id(session, accession)
+    code = session.scalar(select(Experiment.accession).where(Experiment.id == experiment_id))
+    if code is None:
+        msg = f"no experiment {accession!r} in this genemill database (try `genemill add {accession}`)"
+        raise NotFoundError(msg)
+    return code
 
 
 def get_experiment(session: Session, accession: str) -> Experiment:
@@ -318,3 +330,14 @@ def platform_titles(session: Session, codes: list[str]) -> dict[str, str]:
     """Readable names of platforms by accession (the accession itself when untitled)."""
     rows = session.execute(select(Platform.accession, Platform.title).where(Platform.accession.in_(codes)))
     return {code: title or code for code, title in rows}
+
+
+def list_result_modes(session: Session, processor: str) -> list[str]:
+    """Distinct ``mode`` values of a processor's current results (e.g. the keys of QN targets)."""
+    rows = session.scalars(
+        select(ProcessingResult.mode)
+        .where(ProcessingResult.processor == processor, ProcessingResult.is_current.is_(True))
+        .distinct()
+        .order_by(ProcessingResult.mode)
+    )
+    return list(rows)

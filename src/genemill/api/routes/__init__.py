@@ -7,7 +7,18 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from genemill.api.deps import reject_unknown_params
-from genemill.api.routes import experiments, organisms, platforms, processors, samples, search, stats, tokens
+from genemill.api.routes import (
+    datasets,
+    experiments,
+    organisms,
+    platforms,
+    processors,
+    qn_targets,
+    samples,
+    search,
+    stats,
+    tokens,
+)
 from genemill.api.schemas import ErrorOut
 
 __all__ = ["build_router"]
@@ -27,6 +38,18 @@ def build_router() -> APIRouter:
         status: {"model": ErrorOut, "description": description} for status, description in _ERRORS.items()
     }
     router = APIRouter(prefix="/v1", dependencies=[Depends(reject_unknown_params)], responses=errors)
-    for module in (search, experiments, samples, organisms, platforms, processors, tokens, stats):
+    modules = (
+        search,
+        experiments,
+        samples,
+        organisms,
+        platforms,
+        processors,
+        tokens,
+        stats,
+        datasets,
+        qn_targets,
+    )
+    for module in modules:
         router.include_router(module.router)
     return router

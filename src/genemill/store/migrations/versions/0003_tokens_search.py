@@ -12,15 +12,12 @@ must not import ORM models that later revisions may change).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import TSVECTOR
 
 revision = "0003"
-# Chains onto the datasets revision 0002 when it is in the tree (written in parallel), else 0001.
-down_revision = "0002" if any(Path(__file__).parent.glob("0002_*.py")) else "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
