@@ -15,7 +15,6 @@ compared case-insensitively first), columns are file names without ``.gz`` and `
 from __future__ import annotations
 
 import hashlib
-import mmap
 import os
 import re
 import tempfile
@@ -40,10 +39,13 @@ if TYPE_CHECKING:
 __all__ = ["read_cdf", "read_cel", "rma", "sample_name"]
 
 # CLDR root collation order of the ASCII punctuation and symbols, then digits; letters follow.
-_PUNCTUATION = " _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$0123456789"
-_PRIMARY = {char: k for k, char in enumerate(_PUNCTUATION)}
-_PRIMARY |= {c: 100 + k for k, c in enumerate("abcdefghijklmnopqrstuvwxyz")}
-_PRIMARY |= {c.upper(): 100 + k for k, c in enumerate("abcdefghijklmnopqrstuvwxyz")}
+_ORDER = " _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$0123456789"
+_PRIMARY = str.maketrans(
+    {char: chr(0x20 + k) for k, char in enumerate(_ORDER)}
+    | {chr(c): chr(0x100 + c - 0x61) for c in range(0x61, 0x7B)}
+    | {chr(c): chr(0x100 + c - 0x41) for c in range(0x41, 0x5B)}
+)
+_TERTIARY = str.maketrans({chr(c): "1" for c in range(0x41, 0x5B)} | {chr(c): "0" for c in range(0x61, 0x7B)})
 
 
 def read_cel(path: str | Path) -> CelFile:
@@ -51,7 +53,7 @@ def read_cel(path: str | Path) -> CelFile:
     return parse_cel(Path(path).read_bytes(), name=str(path))
 
 
-def read_cdf(path: str | Path, *, cache_dir: Path | None = None) -> CdfLayout:
+def read_cdf(path: str | Path, *, cache_dir: str | Path | None = None) -> CdfLayout:
     """Read a CDF (ASCII or XDA, gzip or not); the file name is kept as a chip-type alias.
 
     With ``cache_dir`` the parsed layout is stored as ``<sha256 of the file>.npz`` and reused.
@@ -62,7 +64,7 @@ def read_cdf(path: str | Path, *, cache_dir: Path | None = None) -> CdfLayout:
     names = (stem, stem.split(".")[0])  # "Test3.xda.CDF" names chip Test3 (XDA files carry no name)
     cached = None
     if cache_dir is not None:
-        cached = cache_dir / f"{hashlib.sha256(data).hexdigest()}.npz"
+        cached = Path(cache_dir) / f"{hashlib.sha256(data).hexdigest()}.npz"
         if cached.exists():
             layout = load_cdf_cache(cached)
             return replace(layout, aliases=tuple(dict.fromkeys((*layout.aliases, *names))))
@@ -94,7 +96,8 @@ def rma(cel_paths: Sequence[str | Path], *, cdf: str | Path | CdfLayout, workers
     keep = np.diff(layout.offsets) > 0
     ids = [pid for pid, k in zip(layout.probeset_ids, keep, strict=True) if k]
     table = pd.DataFrame(expression[keep], index=pd.Index(ids, name="probe_set_id"), columns=names)
-    return table.iloc[sorted(range(len(ids)), key=lambda k: _collation_key(ids[k]))]
+    keys = [_collation_key(pid) for pid in ids]
+    return table.iloc[sorted(range(len(ids)), key=keys.__getitem__)]
 
 
 def sample_name(path: str | Path) -> str:
@@ -110,22 +113,13 @@ def _pm_matrix(
 
     def load(j: int) -> None:
         path = Path(cel_paths[j])
-        cel = parse_cel(_map_file(path), name=str(path))
+        cel = parse_cel(path.read_bytes(), name=str(path))
         _check_platform(cel, layout, cdf_label=cdf_label)
         pm[:, j] = cel.intensities[layout.pm_index]
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         list(pool.map(load, range(len(cel_paths))))
     return pm
-
-
-def _map_file(path: Path) -> bytes | mmap.mmap:
-    """Memory-map an uncompressed file (no copy of a 13 MB CEL); read gzip and empty files."""
-    with path.open("rb") as fh:
-        if fh.read(2) in (b"", b"\x1f\x8b"):
-            return path.read_bytes()
-        # The mapping stays valid after the file is closed and is released with its last view.
-        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 def _check_platform(cel: CelFile, layout: CdfLayout, *, cdf_label: str) -> None:
@@ -152,10 +146,9 @@ def _strip_suffixes(name: str, suffixes: tuple[str, ...]) -> str:
     return name
 
 
-def _collation_key(name: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def _collation_key(name: str) -> tuple[str, str]:
     """Sort key of ICU's root collation for ASCII names: primary weights, then lower before upper."""
-    primary = tuple(_PRIMARY.get(char, 200 + ord(char)) for char in name)
-    return primary, tuple(int(char.isupper()) for char in name)
+    return name.translate(_PRIMARY), name.translate(_TERTIARY)
 
 
 def _atomic_save(layout: CdfLayout, target: Path) -> None:
@@ -202,4 +195,5 @@ def mas5(cel_paths: Sequence[str | Path], *, cdf: str | Path | CdfLayout) -> pd.
         signal[:, j] = result.signal[:, 0]
     ids = [pid for pid, size in zip(layout.probeset_ids, sizes, strict=True) if size > 0]
     table = pd.DataFrame(signal, index=pd.Index(ids, name="probe_set_id"), columns=names)
-    return table.iloc[sorted(range(len(ids)), key=lambda k: _collation_key(ids[k]))]
+    keys = [_collation_key(pid) for pid in ids]
+    return table.iloc[sorted(range(len(ids)), key=keys.__getitem__)]

@@ -40,18 +40,19 @@ from genemill.errors import InputError
 from genemill.numerics.quantile import distribute_sorted
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
 
     from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["median_polish", "rma", "rma_background_correct"]
 
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 _N_POINTS = 16384
 _MAX_ITER = 10
 _EPS = 0.01
 _ONE_OVER_SQRT_2PI = 0.398942280401432677939946059934
-_CHUNK_ELEMENTS = 1 << 22  # residual elements per median-polish stack (32 MiB of float64)
+_CHUNK_ELEMENTS = 1 << 21  # residual elements per median-polish stack (16 MiB of float64)
 
 
 def rma(
@@ -162,7 +163,7 @@ def _density_mode(
     if nx < 2:
         msg = f"RMA background needs at least 2 values for a density estimate, found {nx}"
         raise InputError(msg)
-    bw = _bandwidth_nrd0(sorted_values)
+    bw = _bandwidth_nrd0(sorted_values, values, counts)
     low, high = sorted_values[0] - 7 * bw, sorted_values[-1] + 7 * bw
     steps = np.arange(n + 1, dtype=np.float64)
     kords = np.empty(2 * n)
@@ -183,8 +184,14 @@ def _density_mode(
     return float(out_x[int(np.argmax(np.interp(out_x, grid, smooth)))])
 
 
-def _bandwidth_nrd0(sorted_values: NDArray[np.float64]) -> float:
-    """``bw.nrd0`` as preprocessCore computes it (IQR by R's type-7 quantiles)."""
+def _bandwidth_nrd0(
+    sorted_values: NDArray[np.float64], values: NDArray[np.float64], counts: NDArray[np.int64]
+) -> float:
+    """``bw.nrd0`` as preprocessCore computes it (IQR by R's type-7 quantiles).
+
+    The standard deviation is taken over the runs (distinct ``values`` weighted by ``counts``),
+    which equals the one over every observation up to rounding.
+    """
     n = sorted_values.size
     q = np.array([0.25, 0.75]) * (n - 1)
     below = np.floor(q).astype(np.intp)
@@ -193,7 +200,8 @@ def _bandwidth_nrd0(sorted_values: NDArray[np.float64]) -> float:
     use = h > 1e-10
     quartiles[use] = (1.0 - h[use]) * quartiles[use] + h[use] * sorted_values[below[use] + 1]
     iqr = float(quartiles[1] - quartiles[0])
-    hi = float(np.std(sorted_values, ddof=1))
+    mean = float(np.dot(counts, values)) / n
+    hi = math.sqrt(float(np.dot(counts, (values - mean) ** 2)) / (n - 1))
     lo = min(hi, iqr / 1.34)
     if lo == 0:
         lo = hi or abs(float(sorted_values[0])) or 1.0
@@ -204,26 +212,41 @@ def _bandwidth_nrd0(sorted_values: NDArray[np.float64]) -> float:
 
 
 def _correct_and_normalize(data: NDArray[np.float64], *, workers: int) -> None:
-    """Background-correct and quantile-normalize ``data`` in place, sorting each column once."""
-    order = np.empty(data.shape, dtype=np.int32 if data.shape[0] < 2**31 else np.int64, order="F")
-    _map(lambda j: _sort_and_correct(data, order, j), range(data.shape[1]), workers)
-    target = _column_mean(data)
-    _map(lambda j: _distribute(data, order, target, j), range(data.shape[1]), workers)
+    """Background-correct and quantile-normalize ``data`` ``(probes, arrays)`` in place.
 
+    Two passes over the columns keep memory at one matrix: the first sorts each column, fits the
+    background and adds the corrected sorted values to the target sum (in column order, so the
+    result does not depend on thread timing); the second sorts again, with the positions, and
+    writes each value's target quantile back in place.
+    """
+    n_arrays = data.shape[1]
+    params: list[tuple[float, float, float]] = [(0.0, 0.0, 0.0)] * n_arrays
 
-def _sort_and_correct(data: NDArray[np.float64], order: NDArray[np.integer], j: int) -> None:
-    """Replace column ``j`` by its background-corrected values in ascending order."""
-    index, ordered = _argsort(data[:, j])
-    values, counts = _runs(ordered)
-    params = _parameters_from_runs(ordered, values, counts)
-    corrected = _adjust(values, params)  # monotone: the order of the column is kept
-    if np.any(corrected[1:] < corrected[:-1]):  # unless rounding broke it: sort again
-        full = np.repeat(corrected, counts)
-        again = np.argsort(full, kind="stable")
-        data[:, j], order[:, j] = full[again], index[again]
-        return
-    data[:, j] = np.repeat(corrected, counts)
-    order[:, j] = index
+    def first_pass(j: int) -> NDArray[np.float64]:
+        ordered = np.sort(data[:, j])
+        values, counts = _runs(ordered)
+        params[j] = _parameters_from_runs(ordered, values, counts)
+        corrected = np.repeat(_adjust(values, params[j]), counts)
+        if np.any(corrected[1:] < corrected[:-1]):  # monotone, unless rounding broke it
+            corrected.sort()
+        return corrected
+
+    total = np.zeros(data.shape[0])
+    for column in _imap(first_pass, range(n_arrays), workers):
+        total += column
+    target = total / float(n_arrays)
+
+    def second_pass(j: int) -> None:
+        index, ordered = _argsort(data[:, j])
+        values, counts = _runs(ordered)
+        corrected = np.repeat(_adjust(values, params[j]), counts)
+        if np.any(corrected[1:] < corrected[:-1]):  # rounding broke monotonicity: sort again
+            again = np.argsort(corrected, kind="stable")
+            index, corrected = index[again], corrected[again]
+        column = data[:, j]
+        column[index] = distribute_sorted(corrected, target)
+
+    _map(second_pass, range(n_arrays), workers)
 
 
 def _argsort(column: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
@@ -243,21 +266,6 @@ def _argsort(column: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np
     index = (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
     keys >>= np.uint64(32)
     return index, keys.astype(np.uint32).view(np.float32).astype(np.float64)
-
-
-def _column_mean(sorted_data: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Row means of the column-sorted data: the quantile target (sum, then divide, as the C code)."""
-    total = np.zeros(sorted_data.shape[0])
-    for j in range(sorted_data.shape[1]):
-        total += sorted_data[:, j]
-    return total / float(sorted_data.shape[1])
-
-
-def _distribute(
-    data: NDArray[np.float64], order: NDArray[np.integer], target: NDArray[np.float64], j: int
-) -> None:
-    values = distribute_sorted(data[:, j], target)
-    data[order[:, j], j] = values
 
 
 # --------------------------------------------------------------------------- median polish
@@ -378,6 +386,15 @@ def _check_offsets(offsets: ArrayLike, n_probes: int) -> NDArray[np.int64]:
         msg = f"offsets must rise from 0 to the number of probes ({n_probes}), found {bounds.tolist()[:5]}..."
         raise InputError(msg)
     return bounds
+
+
+def _imap(function: Callable[[_T], _R], items: Iterable[_T], workers: int) -> Iterator[_R]:
+    """Yield ``function(item)`` in the order of ``items``, computed on ``workers`` threads."""
+    if workers <= 1:
+        yield from map(function, items)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(function, items)
 
 
 def _map(function: Callable[[_T], None], items: Iterable[_T], workers: int) -> None:
