@@ -261,7 +261,7 @@ def _tximport_and_store(
     for accession, reason in tables.refused.items():
         _refuse(outcome, by_accession[accession], reason)
     good = [by_accession[a] for a in tables.counts.columns]
-    result = store_gene_tables(settings, session, experiment, good, tables=tables, spec=spec)
+    result = store_gene_tables(settings, session, experiment, samples=good, tables=tables, spec=spec)
     outcome.processed.extend(s.accession for s in good)
     outcome.details[spec.processor] = {
         "result_id": result.id,

@@ -38,7 +38,15 @@ from genemill.store.expression import write_expression
 from genemill.store.models import Experiment, ProcessingResult, Sample
 from genemill.store.results import EXPRESSION, record_result
 
-__all__ = ["COUNTS_KIND", "TPM_KIND", "GeneTables", "QuantInput", "store_gene_tables", "summarize_runs"]
+__all__ = [
+    "COUNTS_KIND",
+    "TPM_KIND",
+    "GeneTables",
+    "QuantInput",
+    "ResultSpec",
+    "store_gene_tables",
+    "summarize_runs",
+]
 
 COUNTS_KIND = "expression:counts"
 TPM_KIND = "expression:tpm"
@@ -192,8 +200,8 @@ def store_gene_tables(
     settings: Settings,
     session: Session,
     experiment: Experiment,
-    samples: list[Sample],
     *,
+    samples: list[Sample],
     tables: GeneTables,
     spec: ResultSpec,
 ) -> ProcessingResult:
