@@ -69,11 +69,16 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass
 class RnaSeqOutcome:
-    """Samples processed and refused (with reasons) by one RNA-seq run, and what was used."""
+    """Samples processed and refused (with reasons) by one RNA-seq run, and what was used.
+
+    ``processors`` names the processor of each processed sample (``salmon-tximport`` for FASTQ
+    runs, ``tximport`` for imported quantifications); ``details`` is keyed by processor.
+    """
 
     processed: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    processors: dict[str, str] = field(default_factory=dict)
 
 
 def _files(sample: Sample, kind: str) -> list[OriginalFile]:
@@ -263,6 +268,7 @@ def _tximport_and_store(
     good = [by_accession[a] for a in tables.counts.columns]
     result = store_gene_tables(settings, session, experiment, samples=good, tables=tables, spec=spec)
     outcome.processed.extend(s.accession for s in good)
+    outcome.processors.update(dict.fromkeys(outcome.processed[-len(good) :], spec.processor))
     outcome.details[spec.processor] = {
         "result_id": result.id,
         "genes": len(tables.counts),
