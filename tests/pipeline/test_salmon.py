@@ -563,3 +563,30 @@ def test_fastq_files_orders_mates_and_leaves_out_unpaired_reads() -> None:
     assert [f.filename for f in fastq_files(ena)] == ["R_1.fastq.gz", "R_2.fastq.gz"]
     illumina = Sample(accession="S2", original_files=[fastq("x_R2_001.fq.gz"), fastq("x_R1_001.fq.gz")])
     assert [f.filename for f in fastq_files(illumina)] == ["x_R1_001.fq.gz", "x_R2_001.fq.gz"]
+
+
+def test_reimporting_quantifications_updates_the_same_experiment(tmp_path: Path) -> None:
+    settings, db = _env(tmp_path)
+    quants = sorted(SRP095529.glob("*.quant.sf.gz"))[:2]
+    tx2gene = SRP095529 / "genes_to_transcripts.txt.gz"
+    first = create_quant_experiment(
+        settings, db, quants, title="one", tx2gene=tx2gene, organism="Danio rerio"
+    )
+    again = create_quant_experiment(
+        settings, db, quants, title="two", tx2gene=tx2gene, organism="Danio rerio"
+    )
+    assert first == again
+    outcome = process_rnaseq_experiment(settings, db, again)
+    assert sorted(outcome.processors.values()) == ["tximport", "tximport"]
+    with db.session() as session:
+        experiment = queries.get_experiment(session, again)
+        assert experiment.title == "two" and [len(s.original_files) for s in experiment.samples] == [1, 1]
+
+
+def test_fastq_experiment_needs_transcripts(tmp_path: Path) -> None:
+    settings, db = _env(tmp_path)
+    runs = pair_fastqs([KALLISTO / "reads_1.fastq.gz", KALLISTO / "reads_2.fastq.gz"])
+    with pytest.raises(InputError, match=r"FASTQ runs need a transcriptome: give a transcript FASTA"):
+        create_fastq_experiment(
+            settings, db, runs, title="t", reference=ReferenceFiles(gtf=KALLISTO / "transcripts.gtf.gz")
+        )

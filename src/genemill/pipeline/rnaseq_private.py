@@ -160,8 +160,22 @@ def _sample(session: Session, accession: str, *, title: str, organism: Organism 
     sample.organism = organism
     sample.technology = Technology.RNA_SEQ
     sample.has_raw = True
-    sample.original_files = []
     return sample
+
+
+def _set_files(sample: Sample, files: list[OriginalFile]) -> None:
+    """Make ``files`` the sample's files, updating rows already there (one row per source URL)."""
+    existing = {file.source_url: file for file in sample.original_files}
+    kept = []
+    for file in files:
+        row = existing.get(file.source_url)
+        if row is None:
+            kept.append(file)
+            continue
+        for name in ("filename", "kind", "local_path", "size_in_bytes", "sha256", "is_downloaded"):
+            setattr(row, name, getattr(file, name))
+        kept.append(row)
+    sample.original_files = kept
 
 
 def _stored_file(store: FileStore, path: Path, *, kind: str, suffix: str) -> OriginalFile:
@@ -196,6 +210,11 @@ def create_fastq_experiment(
     if not runs or missing:
         msg = f"{missing[0]}: no such FASTQ file" if missing else "no FASTQ files given"
         raise InputError(msg)
+    if reference.transcripts is None and reference.genome is None:
+        msg = (
+            "FASTQ runs need a transcriptome: give a transcript FASTA (--transcripts) or --genome with --gtf"
+        )
+        raise InputError(msg)
     registered = register_reference(
         settings,
         transcripts=reference.transcripts,
@@ -221,9 +240,8 @@ def create_fastq_experiment(
         samples = []
         for run in runs:
             sample = _sample(session, f"{accession}-{run.name}", title=run.name, organism=species)
-            sample.original_files.extend(
-                _stored_file(store, path, kind=FASTQ_KIND, suffix=_fastq_suffix(path)) for path in run.reads
-            )
+            files = [_stored_file(store, p, kind=FASTQ_KIND, suffix=_fastq_suffix(p)) for p in run.reads]
+            _set_files(sample, files)
             samples.append(sample)
         experiment.samples = samples
         refresh_counts(experiment)
@@ -308,10 +326,11 @@ def create_quant_experiment(
         for name, quant, meta, lib in parts:
             sample = _sample(session, f"{accession}-{name}", title=name, organism=species)
             suffix = ".quant.sf.gz" if quant.name.endswith(".gz") else ".quant.sf"
-            sample.original_files.append(_stored_file(store, quant, kind=QUANT_KIND, suffix=suffix))
+            files = [_stored_file(store, quant, kind=QUANT_KIND, suffix=suffix)]
             for side, kind in ((meta, META_INFO_KIND), (lib, LIB_FORMAT_KIND)):
                 if side is not None:
-                    sample.original_files.append(_stored_file(store, side, kind=kind, suffix=".json"))
+                    files.append(_stored_file(store, side, kind=kind, suffix=".json"))
+            _set_files(sample, files)
             samples.append(sample)
         experiment.samples = samples
         refresh_counts(experiment)
