@@ -7,6 +7,8 @@ CONSTRUCTED with exact numbers so that joins and rules can be checked by hand.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,10 +16,11 @@ from dataset_lab import HUMAN, MOUSE, SEQUENCING, ZEBRAFISH_ORG, Lab, constructe
 
 from genemill.datasets.build import BuiltDataset, build_matrices
 from genemill.datasets.exclusions import ExclusionReason
+from genemill.datasets.job import build_dataset
 from genemill.datasets.normalize import quantile_normalize_columns
 from genemill.datasets.plan import plan_dataset
 from genemill.datasets.spec import DatasetSpec
-from genemill.errors import GenemillWarning, NotFoundError
+from genemill.errors import DatasetSpecError, GenemillWarning, NotFoundError
 from genemill.numerics.quantile import quantile_normalize, quantile_normalize_to_target
 
 
@@ -237,15 +240,12 @@ def test_rnaseq_without_requested_kind_is_wrong_value_type(sqlite_lab: Lab) -> N
         technology=SEQUENCING,
         value_type="lengthScaledTPM",
     )
-    with pytest.raises(Exception, match="nothing to build"):
-        from genemill.datasets.job import build_dataset
-
-        with sqlite_lab.db.session() as session:
-            build_dataset(
-                session,
-                DatasetSpec.from_dict({"data": {"SRP1": ["ALL"]}, "rnaseq_value": "counts"}),
-                outputs={},
-            )
+    with pytest.raises(DatasetSpecError, match="nothing to build"), sqlite_lab.db.session() as session:
+        build_dataset(
+            session,
+            DatasetSpec.from_dict({"data": {"SRP1": ["ALL"]}, "rnaseq_value": "counts"}),
+            outputs={},
+        )
     built = build(sqlite_lab, data={"SRP1": ["ALL"]}, rnaseq_value="counts")
     assert reasons(built)["SRR1"] == (
         ExclusionReason.WRONG_VALUE_TYPE,
@@ -335,3 +335,65 @@ def test_fast_qn_equals_numerics_on_ties_and_gaps() -> None:
         target = rng.normal(8, 2, target_size)
         expected = quantile_normalize_to_target(matrix, target).astype(np.float32)
         assert np.array_equal(quantile_normalize_columns(matrix, target), expected, equal_nan=True)
+
+
+def test_stored_dataset_failure_is_recorded(sqlite_lab: Lab, sqlite_settings) -> None:
+    """CONSTRUCTED: every requested sample is unprocessed, so the build fails and says why."""
+    from genemill.datasets.job import create_dataset, get_dataset, run_dataset, start_dataset
+    from genemill.datasets.models import DatasetState
+    from genemill.errors import InputError
+
+    sqlite_lab.add("GSE1", None, unprocessed={"GSM1": "NEW"})
+    with sqlite_lab.db.session() as session:
+        dataset_id = create_dataset(session, {"data": {"GSE1": ["ALL"]}}).id
+        start_dataset(session, dataset_id)
+    with pytest.raises(
+        DatasetSpecError, match=r"nothing to build: .*GSM1 \(GSE1\) is missing because it has not"
+    ):
+        run_dataset(sqlite_lab.db, sqlite_settings, dataset_id)
+    with sqlite_lab.db.session() as session:
+        dataset = get_dataset(session, dataset_id)
+        assert dataset.state == DatasetState.FAILED
+        assert dataset.error_type == "DatasetSpecError" and "GSM1 (GSE1)" in (dataset.error or "")
+        assert dataset.finished_at is not None and dataset.files == []
+        dataset.state = DatasetState.RUNNING
+    with sqlite_lab.db.session() as session, pytest.raises(InputError, match="is already being built"):
+        start_dataset(session, dataset_id)
+    with sqlite_lab.db.session() as session, pytest.raises(NotFoundError, match="no experiment 'GSE2'"):
+        create_dataset(session, {"data": {"GSE2": ["ALL"]}})
+
+
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "reference" / "datasets"
+
+
+@pytest.mark.parametrize("case", ["unequal", "equal"])
+def test_fast_qn_matches_preprocesscore(case: str) -> None:
+    """CONSTRUCTED matrix and targets of tests/scripts/datasets_qn_reference.R; reference values by
+    preprocessCore 1.60.2 (tests/data/reference/datasets), including its single-value column."""
+    matrix = np.array(
+        [
+            [5, 4, np.nan, 2],
+            [2, 8, np.nan, 2],
+            [2, 1, 4.2, 2],
+            [7, 6, np.nan, 2],
+            [np.nan, 2, np.nan, 5],
+            [1, 7, np.nan, 5],
+            [9, 3, np.nan, 1],
+            [3, 5, np.nan, 1],
+        ],
+        dtype=np.float32,
+    )
+    targets = {
+        "unequal": [3.1, 0.2, 5.5, 1.7, 9.9, 4.4, 2.8, 7.3, 6.6, 0.9, 8.8, 5.0],
+        "equal": [1.1 * k for k in range(1, 9)],
+    }
+    reference = pd.read_csv(
+        REFERENCE / f"qn_use_target_{case}.tsv",
+        sep="\t",
+        header=None,
+        na_values=["NA"],
+        skipinitialspace=True,
+    ).to_numpy(dtype=np.float64)
+    result = quantile_normalize_columns(np.asfortranarray(matrix), np.array(targets[case]))
+    assert np.array_equal(np.isnan(result), np.isnan(reference))
+    assert np.allclose(result, reference, rtol=1e-7, equal_nan=True)

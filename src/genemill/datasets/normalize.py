@@ -92,7 +92,10 @@ def _column_values(ordered: npt.NDArray[np.float32], table: _RankTable) -> npt.N
     ends = np.append(starts[1:], ordered.size) - 1
     twice_rank = np.repeat(starts + ends + 2, ends - starts + 1)
     index = twice_rank // 2 - 1
-    return np.where(twice_rank % 2 == 0, integer[index], half[np.minimum(index, half.size - 1)])
+    values: npt.NDArray[np.float32] = np.where(
+        twice_rank % 2 == 0, integer[index], half[np.minimum(index, half.size - 1)]
+    )
+    return values
 
 
 def quantile_normalize_columns(

@@ -300,6 +300,16 @@ def _targets(session: Session, planner: _Planner, planned: list[PlannedSample]) 
     return targets
 
 
+def _exclude_untargeted(
+    planner: _Planner, planned: list[PlannedSample], targets: dict[str, TargetInfo]
+) -> list[PlannedSample]:
+    for missing in [s for s in planned if s.organism_code not in targets]:
+        detail = f"no stored target for {missing.organism_code}"
+        planner.metadata.setdefault(missing.accession, {**missing.metadata, **missing.submitter_fields})
+        planner.exclude(missing.accession, missing.experiment, ExclusionReason.NO_QN_TARGET, detail)
+    return [s for s in planned if s.organism_code in targets]
+
+
 def plan_dataset(session: Session, spec: DatasetSpec) -> DatasetPlan:
     """Resolve ``spec``: which samples are read, in which groups, and why the others are not."""
     planner = _Planner(spec)
@@ -316,11 +326,7 @@ def plan_dataset(session: Session, spec: DatasetSpec) -> DatasetPlan:
         experiments[experiment.accession] = experiment_metadata(experiment, used)
     targets = _targets(session, planner, planned)
     if spec.quantile_normalize and spec.missing_qn_target == MissingTarget.EXCLUDE:
-        for sample in [s for s in planned if s.organism_code not in targets]:
-            detail = f"no stored target for {sample.organism_code}"
-            planner.metadata.setdefault(sample.accession, {**sample.metadata, **sample.submitter_fields})
-            planner.exclude(sample.accession, sample.experiment, ExclusionReason.NO_QN_TARGET, detail)
-        planned = [s for s in planned if s.organism_code in targets]
+        planned = _exclude_untargeted(planner, planned, targets)
     return DatasetPlan(
         spec=spec,
         groups=_groups(spec, planned),

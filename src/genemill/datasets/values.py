@@ -77,7 +77,8 @@ def sorted_unique(ids: pa.Array | pa.ChunkedArray) -> pa.Array:
 def positions(ids: pa.Array, index: pa.Array) -> npt.NDArray[np.int64]:
     """Row of each id in ``index`` (-1 when absent or null)."""
     found = pc.index_in(ids, value_set=index)
-    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    rows: npt.NDArray[np.int64] = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return rows
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,8 @@ def _scaled(values: npt.NDArray[np.float32], scaling: ValueScaling) -> npt.NDArr
         return out
     if scaling == ValueScaling.LOG2P1:
         with np.errstate(invalid="ignore"):
-            return np.log2(values + np.float32(1.0))
+            logged: npt.NDArray[np.float32] = np.log2(values + np.float32(1.0))
+        return logged
     return values
 
 

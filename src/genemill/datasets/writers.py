@@ -107,7 +107,8 @@ def _format_rows(matrix: GroupMatrix, start: int) -> bytes:
     arrays += [pa.array(block[:, j], mask=np.isnan(block[:, j])) for j in range(block.shape[1])]
     sink = pa.BufferOutputStream()
     pacsv.write_csv(pa.record_batch(arrays, schema=schema), sink, write_options=_CSV_OPTIONS)
-    return sink.getvalue().to_pybytes()
+    text: bytes = sink.getvalue().to_pybytes()
+    return text
 
 
 def _write_matrix(fh: IO[bytes], matrix: GroupMatrix, *, ahead: int = 2) -> None:
@@ -154,8 +155,10 @@ def _write_group(archive: zipfile.ZipFile, built: BuiltDataset, matrix: GroupMat
 def write_tsv_zip(built: BuiltDataset, path: Path, *, metadata: dict[str, Any] | None = None) -> None:
     """Write the dataset as a zip in refine.bio's layout (see the module docstring)."""
     aggregated = metadata if metadata is not None else aggregated_metadata(built)
-    deflate = {"compression": zipfile.ZIP_DEFLATED, "compresslevel": ZIP_LEVEL}
-    with _atomic(path) as staged, zipfile.ZipFile(staged, "w", **deflate) as zf:
+    with (
+        _atomic(path) as staged,
+        zipfile.ZipFile(staged, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL) as zf,
+    ):
         zf.writestr("README.md", readme_text(built))
         zf.writestr("LICENSE.TXT", LICENSE_TEXT)
         zf.writestr("aggregated_metadata.json", json.dumps(aggregated, indent=2, default=str))
