@@ -1,0 +1,262 @@
+"""Per-sample processing jobs: one durable job per sample for single-sample methods.
+
+MAS5 (``mas5-single-array``) and submitter tables are computed one sample at a time, so each
+sample gets its own job (kind ``process-sample``, target = the sample accession, params
+``{"method", "experiment"}``): a sample that crashes its worker or raises cannot sink its
+experiment, and an experiment's samples spread over all workers. RMA normalizes an experiment's
+arrays together and stays one job per experiment (:mod:`genemill.pipeline.process`).
+
+A sample job:
+
+1. holds the lock ``sample:<accession>`` (:mod:`genemill.pipeline.locks`) so two runners never
+   process one sample at the same time, then skips the sample when a current result of the same
+   processor already exists (an earlier attempt finished after its runner died);
+2. routes like ``process_experiment``: CEL files on disk -> the Affymetrix pipeline for that one
+   array; else the submitter's table; else unprocessable with the reason. A bad input is refused
+   with its reason by those pipelines (the job still succeeds);
+3. moves the files it wrote to ``expression/<experiment>/samples/<sample>/`` (the pipelines name
+   files by experiment and input, which several per-sample runs would share) and points the
+   result's ComputedFile rows there, while holding an output lock keyed by that shared name.
+
+After the runner finishes, samples whose job FAILED (retries exhausted: crashes, killed workers)
+are marked unprocessable with the job's last error.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from genemill.config import Settings
+from genemill.errors import InputError
+from genemill.pipeline.executors import Executor, InlineExecutor
+from genemill.pipeline.ingest import refresh_counts
+from genemill.pipeline.jobs import JobKind, RunSummary, enqueue, register_handler, run_jobs
+from genemill.pipeline.locks import hold_lock
+from genemill.store import queries
+from genemill.store.db import Database
+from genemill.store.models import Experiment, Job, JobState, ProcessingResult, ProcessingState, Sample
+from genemill.store.results import mark_unprocessable
+
+__all__ = [
+    "PER_SAMPLE_METHODS",
+    "SampleJobKind",
+    "SampleRunReport",
+    "mark_failed_samples",
+    "process_samples",
+    "run_sample_job",
+]
+
+PER_SAMPLE_METHODS = ("mas5",)
+LOCK_TIMEOUT = 300.0
+
+logger = logging.getLogger(__name__)
+
+
+class SampleJobKind(enum.StrEnum):
+    """Job kinds of this module (to be merged into ``JobKind``)."""
+
+    PROCESS_SAMPLE = "process-sample"
+
+
+HANDLER = "genemill.pipeline.sample_jobs:run_sample_job"
+# JobKind has no per-sample member yet; the queue only reads ``.value`` of a kind.
+_KIND = cast(JobKind, SampleJobKind.PROCESS_SAMPLE)
+register_handler(_KIND, HANDLER)
+
+
+@dataclass
+class SampleRunReport:
+    """Where every sample of an experiment stands after a per-sample run."""
+
+    accession: str
+    processed: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+    pending: list[str] = field(default_factory=list)
+    summary: RunSummary = field(default_factory=RunSummary)
+
+
+def process_samples(
+    settings: Settings,
+    db: Database,
+    accession: str,
+    *,
+    method: str = "mas5",
+    executor: Executor | None = None,
+    max_attempts: int | None = None,
+    force: bool = False,
+) -> SampleRunReport:
+    """Enqueue one job per sample of ``accession``, run the queue, and report each sample's state.
+
+    Finished samples are not redone unless ``force``; a FAILED sample job is re-queued with fresh
+    attempts. RMA is refused here (it is per experiment: use ``process_experiments``).
+    """
+    if method not in PER_SAMPLE_METHODS:
+        msg = f"method {method!r} is not per sample (per-sample methods: {', '.join(PER_SAMPLE_METHODS)})"
+        raise InputError(msg)
+    with db.session() as session:
+        code = queries.get_experiment(session, accession).accession
+    # Two runners enqueueing the same experiment would race on the (kind, target) unique key.
+    with hold_lock(db, f"enqueue:{code}", timeout=60), db.session() as session:
+        for sample in queries.get_experiment(session, code).samples:
+            enqueue(
+                session,
+                _KIND,
+                sample.accession,
+                params={"method": method, "experiment": code, "force": force},
+                max_attempts=max_attempts or settings.max_attempts,
+                force=force,
+            )
+    summary = run_jobs(
+        settings, db, executor=executor or InlineExecutor(), kinds=[SampleJobKind.PROCESS_SAMPLE.value]
+    )
+    mark_failed_samples(db, code)
+    report = _report(db, code)
+    report.summary = summary
+    return report
+
+
+def mark_failed_samples(db: Database, accession: str) -> dict[str, str]:
+    """Mark samples of ``accession`` whose sample job FAILED as unprocessable; return their reasons."""
+    reasons: dict[str, str] = {}
+    with db.session() as session:
+        experiment = queries.get_experiment(session, accession)
+        by_accession = {s.accession: s for s in experiment.samples}
+        failed = session.scalars(
+            select(Job).where(
+                Job.kind == SampleJobKind.PROCESS_SAMPLE.value,
+                Job.state == JobState.FAILED,
+                Job.target.in_(list(by_accession)),
+            )
+        )
+        for job in failed:
+            sample = by_accession[job.target]
+            if sample.processing_state == ProcessingState.PROCESSED:
+                continue
+            reason = f"processing failed after {job.attempts} attempt(s): {job.error_type}: {job.error}"
+            mark_unprocessable(sample, reason)
+            reasons[sample.accession] = reason
+        refresh_counts(experiment)
+    return reasons
+
+
+def _report(db: Database, accession: str) -> SampleRunReport:
+    report = SampleRunReport(accession=accession)
+    with db.session() as session:
+        for sample in queries.get_experiment(session, accession).samples:
+            if sample.processing_state == ProcessingState.PROCESSED:
+                report.processed.append(sample.accession)
+            elif sample.processing_state == ProcessingState.UNPROCESSABLE:
+                report.refused[sample.accession] = sample.unprocessable_reason or ""
+            else:
+                report.pending.append(sample.accession)
+    return report
+
+
+def run_sample_job(settings: Settings, target: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Job handler for ``process-sample``: process the one sample ``target`` (see module docstring)."""
+    method = str(params.get("method", "mas5"))
+    if method not in PER_SAMPLE_METHODS:
+        msg = f"sample job {target}: method {method!r} is not per sample"
+        raise InputError(msg)
+    db = Database(settings.resolved_database_url)
+    try:
+        with hold_lock(db, f"sample:{target}", timeout=float(params.get("lock_timeout", LOCK_TIMEOUT))):
+            return _process_one(settings, db, target, params)
+    finally:
+        db.dispose()
+
+
+def _process_one(settings: Settings, db: Database, target: str, params: dict[str, Any]) -> dict[str, Any]:
+    with db.session() as session:
+        sample = queries.get_sample(session, target)
+        experiment = queries.get_experiment(session, str(params["experiment"]))
+        processor = f"affymetrix-{params.get('method', 'mas5')}" if _cel_sha256(sample) else "submitter"
+        if not params.get("force") and _current_result(session, sample, processor) is not None:
+            return {"sample": sample.accession, "skipped": f"already processed by {processor}"}
+        output_key = f"output:{experiment.accession}:" + (_cel_sha256(sample) or "submitter")
+    with hold_lock(db, output_key, timeout=LOCK_TIMEOUT):
+        try:
+            return _process_and_store(settings, db, target, params, processor)
+        except IntegrityError:
+            # Sample jobs running side by side may both create a shared row (the platform);
+            # the loser finds it on a second pass.
+            logger.info("sample job %s: unique-key race, processing once more", target)
+            return _process_and_store(settings, db, target, params, processor)
+
+
+def _process_and_store(
+    settings: Settings, db: Database, target: str, params: dict[str, Any], processor: str
+) -> dict[str, Any]:
+    with db.session() as session:
+        sample = queries.get_sample(session, target)
+        experiment = queries.get_experiment(session, str(params["experiment"]))
+        refused = _run_pipeline(settings, session, experiment, sample, str(params.get("method", "mas5")))
+        if refused is not None:
+            return {"sample": sample.accession, "refused": refused}
+        result = _current_result(session, sample, processor)
+        if result is not None:
+            _move_outputs(settings, result, experiment, sample)
+        return {"sample": sample.accession, "processor": processor}
+
+
+def _run_pipeline(
+    settings: Settings, session: Session, experiment: Experiment, sample: Sample, method: str
+) -> str | None:
+    """Process one sample; return the refusal reason, or None when it was processed."""
+    if _cel_sha256(sample):
+        from genemill.pipeline.affymetrix import process_affymetrix
+
+        outcome = process_affymetrix(settings, session, experiment, [sample], method=method)
+        return outcome.refused.get(sample.accession)
+    from genemill.pipeline.submitter import process_submitter
+
+    submitted = process_submitter(settings, session, experiment, [sample])
+    if sample.accession in submitted.processed:
+        return None
+    reason = (
+        submitted.refused.get(sample.accession) or "no raw files on disk and no submitter-processed table"
+    )
+    mark_unprocessable(sample, reason)
+    return reason
+
+
+def _cel_sha256(sample: Sample) -> str:
+    for original in sample.original_files:
+        if original.kind == "CEL" and original.local_path and original.is_downloaded:
+            return original.sha256 or original.local_path
+    return ""
+
+
+def _current_result(session: Session, sample: Sample, processor: str) -> ProcessingResult | None:
+    session.flush()
+    session.refresh(sample, attribute_names=["results"])
+    current = [r for r in sample.results if r.is_current and r.processor == processor]
+    return max(current, key=lambda r: r.id) if current else None
+
+
+def _move_outputs(
+    settings: Settings, result: ProcessingResult, experiment: Experiment, sample: Sample
+) -> None:
+    """Move the result's files into the sample's own folder (same names) and record the new paths."""
+    folder = settings.home / "expression" / experiment.accession / "samples" / _safe(sample.accession)
+    folder.mkdir(parents=True, exist_ok=True)
+    for computed in result.files:
+        source = Path(computed.path)
+        if source.parent == folder:
+            continue
+        destination = folder / source.name
+        source.replace(destination)
+        computed.path = str(destination)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)

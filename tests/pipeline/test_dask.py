@@ -1,0 +1,378 @@
+"""Jobs on a real Dask cluster (LocalCluster, worker processes) with the real PostgreSQL queue.
+
+Fault tests: a worker killed mid-job, the runner (Dask client) killed mid-run, a poison sample
+that kills every worker it touches. Executions are counted in a side-effect table ``exec_log``
+(one ``start`` row per attempt that began, one ``done`` row per completed effect).
+"""
+
+from __future__ import annotations
+
+import enum
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import create_engine, func, select, text
+
+from genemill.config import Settings
+from genemill.pipeline import jobs
+from genemill.pipeline.dask_executor import MEMORY_TIERS, DaskExecutor, executor_for, next_tier
+from genemill.pipeline.executors import InlineExecutor, LocalExecutor
+from genemill.pipeline.jobs import JobKind, enqueue, run_jobs
+from genemill.pipeline.locks import hold_lock
+from genemill.pipeline.private import create_cel_experiment
+from genemill.pipeline.sample_jobs import SampleJobKind, process_samples, run_sample_job
+from genemill.store import queries
+from genemill.store.db import Database
+from genemill.store.expression import read_expression
+from genemill.store.models import Job, JobState, ProcessingState
+from genemill.store.results import current_values
+
+FOCUS = Path(__file__).resolve().parents[2] / "data" / "affy-hg-focus"
+CELS = [FOCUS / "HG-Focus-1-121502.calvin.CEL.gz", FOCUS / "HG-Focus-2-121502.calvin.CEL.gz"]
+
+
+class _Kind(enum.StrEnum):
+    SLEEP = "test-sleep"
+
+
+SLEEP = cast(JobKind, _Kind.SLEEP)
+
+
+# --------------------------------------------------------------------------- job functions (run in workers)
+
+
+def record_handler(settings: Settings, target: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A fault-test job: log the attempt, sleep, write its output atomically, log the effect once."""
+    db = Database(settings.resolved_database_url)
+    try:
+        with hold_lock(db, f"test:{target}", timeout=60), db.engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO exec_log (target, phase, pid) VALUES (:t, 'start', :p)"),
+                {"t": target, "p": os.getpid()},
+            )
+        with hold_lock(db, f"test:{target}", timeout=60):
+            with db.engine.begin() as conn:
+                done = conn.execute(
+                    text("SELECT count(*) FROM exec_log WHERE target = :t AND phase = 'done'"), {"t": target}
+                ).scalar()
+            if done:
+                return {"skipped": True}
+            time.sleep(float(params["sleep"]))
+            out = Path(params["out"]) / f"{target}.txt"
+            tmp = out.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(f"{target} by {os.getpid()}\n")
+            tmp.replace(out)
+            with db.engine.begin() as conn:
+                conn.execute(
+                    text("INSERT INTO exec_log (target, phase, pid) VALUES (:t, 'done', :p)"),
+                    {"t": target, "p": os.getpid()},
+                )
+    finally:
+        db.dispose()
+    return {"pid": os.getpid()}
+
+
+def poison_or_process(settings: Settings, target: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The per-sample handler, except that a sample named POISON kills the worker process."""
+    if "POISON" in target:
+        os._exit(3)
+    return run_sample_job(settings, target, params)
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    dask = pytest.importorskip("dask")
+    distributed = pytest.importorskip("distributed")
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        local = distributed.LocalCluster(
+            n_workers=3,
+            processes=True,
+            threads_per_worker=1,
+            dashboard_address=None,
+            resources={"MEMORY": 8192},
+        )
+    yield local
+    local.close()
+
+
+@pytest.fixture
+def pg_settings(tmp_path: Path, postgres_server_url: str, cluster) -> Settings:
+    engine = create_engine(Database(postgres_server_url).url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    settings = Settings(
+        home=tmp_path / "home", database_url=postgres_server_url, workers=3, retry_backoff_seconds=0.2
+    )
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE exec_log (id serial PRIMARY KEY, target text, phase text, pid int)"))
+    db.dispose()
+    from distributed import Client
+
+    with Client(cluster) as client:
+        client.wait_for_workers(3, timeout=60)
+    return settings
+
+
+@pytest.fixture
+def pg_db(pg_settings: Settings):
+    database = Database(pg_settings.resolved_database_url)
+    yield database
+    database.dispose()
+
+
+def _log(db: Database) -> pd.DataFrame:
+    with db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT target, phase, pid FROM exec_log ORDER BY id")).all()
+    return pd.DataFrame(rows, columns=["target", "phase", "pid"])
+
+
+def _enqueue_sleepers(db: Database, names: list[str], *, sleep: float, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with db.session() as session:
+        for name in names:
+            enqueue(session, SLEEP, name, params={"sleep": sleep, "out": str(out)}, max_attempts=3)
+
+
+# --------------------------------------------------------------------------- small units
+
+
+def test_memory_tiers_rise_and_stop_at_the_top() -> None:
+    assert next_tier(None) == 4096
+    assert next_tier(2048) == 4096
+    assert next_tier(4096) == 8192
+    assert next_tier(8192) == 8192
+    assert next_tier(3000, (1024, 2048, 4096)) == 4096
+    assert MEMORY_TIERS == (2048, 4096, 8192)
+
+
+def test_executor_for_picks_dask_only_with_a_scheduler(tmp_path, cluster) -> None:
+    settings = Settings(home=tmp_path, workers=2)
+    db = Database(settings.resolved_database_url)
+    assert isinstance(executor_for(settings, db, workers=1), InlineExecutor)
+    local = executor_for(settings, db)
+    assert isinstance(local, LocalExecutor) and local.workers == 2
+    local.shutdown()
+    remote = executor_for(settings.model_copy(update={"scheduler": cluster.scheduler_address}), db)
+    assert isinstance(remote, DaskExecutor)
+    assert remote.submit(divmod, 7, 2).result() == (3, 1)  # any function: a concurrent future back
+    with pytest.raises(ValueError, match="invalid literal"):
+        remote.submit(int, "x").result()
+    remote.shutdown()
+    db.dispose()
+
+
+@pytest.mark.postgres
+def test_memory_requests_follow_the_job_tier_capped_to_the_workers(pg_settings, pg_db, cluster) -> None:
+    with pg_db.session() as session:
+        small = enqueue(session, SLEEP, "small", params={})
+        huge = enqueue(session, SLEEP, "huge", params={})
+        huge.ram_mb = 16384
+        ids = small.id, huge.id
+    with DaskExecutor(cluster=cluster, db=pg_db) as executor:
+        assert executor._resources_for(ids[0]) == {"MEMORY": 2048}
+        assert executor._resources_for(ids[1]) == {"MEMORY": 8192}  # no worker offers 16384
+    with pg_db.session() as session:
+        assert session.get(Job, ids[0]).ram_mb == 2048  # the first tier is recorded on the row
+
+
+# --------------------------------------------------------------------------- fault tests
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_worker_killed_mid_job_is_retried_elsewhere_and_written_once(
+    pg_settings, pg_db, cluster, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setitem(jobs._HANDLERS, _Kind.SLEEP.value, f"{__name__}:record_handler")
+    names = [f"job{k}" for k in range(4)]
+    out = tmp_path / "out"
+    _enqueue_sleepers(pg_db, names, sleep=1.5, out=out)
+    executor = DaskExecutor(cluster=cluster, db=pg_db, heartbeat_every=0.5)
+    result: dict[str, Any] = {}
+    runner = threading.Thread(
+        target=lambda: result.update(
+            summary=run_jobs(pg_settings, pg_db, executor=executor, kinds=["test-sleep"])
+        )
+    )
+    runner.start()
+    victim_job, victim_pid, restrictions = _kill_a_busy_worker(executor, pg_db, cluster)
+    assert restrictions == {"MEMORY": 2048}  # first memory tier, asked of the workers
+    runner.join(timeout=60)
+    executor.shutdown()
+    assert not runner.is_alive()
+    assert sorted(result["summary"].succeeded) == names
+    log = _log(pg_db)
+    done = log[log.phase == "done"]
+    assert sorted(done.target) == names  # every output written exactly once
+    starts = log[(log.phase == "start") & (log.target == victim_job)]
+    assert len(starts) == 2  # the killed attempt and its retry
+    assert victim_pid in set(starts.pid) and done[done.target == victim_job].pid.iloc[0] != victim_pid
+    assert sorted(p.name for p in out.iterdir()) == [f"{n}.txt" for n in names]
+    with pg_db.session() as session:
+        rows = list(session.scalars(select(Job)))
+        states = {j.target: (j.state, j.attempts) for j in rows}
+        assert all(j.ram_mb == 2048 for j in rows)
+        assert all((j.heartbeat_at - j.started_at).total_seconds() > 0.4 for j in rows)  # beats while running
+    assert all(state == JobState.SUCCEEDED for state, _ in states.values())
+    print(f"killed worker pid {victim_pid} running {victim_job}; job attempts {states[victim_job][1]}")
+
+
+def _kill_a_busy_worker(executor: DaskExecutor, db: Database, cluster) -> tuple[str, int, dict]:
+    """Wait until a job has started on a worker, then SIGKILL that worker's process."""
+    client = executor.client
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        started = _log(db)
+        for address, keys in client.processing().items():
+            for key in keys:
+                if not str(key).startswith("genemill-job-"):
+                    continue
+                job_id = int(str(key).split("-")[2])
+                with db.session() as session:
+                    target = session.get(Job, job_id).target
+                if target in set(started.target):
+                    pid = client.run(os.getpid, workers=[address])[address]
+                    if pid in set(started[started.target == target].pid):
+                        restrictions = dict(cluster.scheduler.tasks[key].resource_restrictions or {})
+                        os.kill(pid, signal.SIGKILL)
+                        return target, pid, restrictions
+        time.sleep(0.1)
+    raise AssertionError("no job started on a worker within 30 s")
+
+
+RUNNER = """
+import json, sys
+from genemill.config import Settings
+from genemill.pipeline import jobs
+from genemill.pipeline.dask_executor import DaskExecutor
+from genemill.store.db import Database
+
+if __name__ == "__main__":
+    config = json.loads(sys.argv[1])
+    jobs._HANDLERS[config["kind"]] = config["handler"]
+    settings = Settings(**config["settings"])
+    db = Database(settings.resolved_database_url)
+    jobs.run_jobs(settings, db, executor=DaskExecutor(config["scheduler"], db=db), kinds=[config["kind"]])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_killed_runner_leaves_only_unfinished_work_for_the_next_run(
+    pg_settings, pg_db, cluster, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setitem(jobs._HANDLERS, _Kind.SLEEP.value, f"{__name__}:record_handler")
+    names = [f"job{k}" for k in range(6)]
+    _enqueue_sleepers(pg_db, names, sleep=1.0, out=tmp_path / "out")
+    script = tmp_path / "runner.py"
+    script.write_text(RUNNER)
+    config = {
+        "kind": _Kind.SLEEP.value,
+        "handler": f"{__name__}:record_handler",
+        "scheduler": cluster.scheduler_address,
+        "settings": pg_settings.model_dump(mode="json", include={"home", "database_url", "workers"}),
+    }
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    runner = subprocess.Popen([sys.executable, str(script), json.dumps(config)], env=env)
+    try:
+        _wait_for(
+            lambda: _states(pg_db).count(JobState.SUCCEEDED) >= 3 and JobState.RUNNING in _states(pg_db)
+        )
+    finally:
+        runner.send_signal(signal.SIGKILL)
+        runner.wait()  # reap it: a zombie's pid still looks alive to recover_stale
+    at_kill = dict(zip(names, _states(pg_db), strict=True))
+    finished = sorted(j for j, s in at_kill.items() if s == JobState.SUCCEEDED)
+    running = sorted(j for j, s in at_kill.items() if s == JobState.RUNNING)
+    executor = DaskExecutor(cluster=cluster, db=pg_db)
+    summary = run_jobs(pg_settings, pg_db, executor=executor, kinds=["test-sleep"])
+    executor.shutdown()
+    assert summary.recovered == len(running) > 0
+    assert sorted(summary.succeeded) == sorted(set(names) - set(finished))
+    assert _states(pg_db) == [JobState.SUCCEEDED] * len(names)
+    log = _log(pg_db)
+    assert sorted(log[log.phase == "done"].target) == names  # each effect exactly once
+    starts = log[log.phase == "start"].target.value_counts()
+    assert all(starts[j] == 1 for j in finished)  # finished work was not redone
+    print(f"at kill: {len(finished)} finished, {len(running)} running; attempts started: {dict(starts)}")
+
+
+def _states(db: Database) -> list[JobState]:
+    with db.session() as session:
+        return [j.state for j in session.scalars(select(Job).order_by(Job.target))]
+
+
+def _wait_for(condition, timeout: float = 40.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+def _copies(tmp_path: Path) -> list[Path]:
+    """HG-Focus CELs under several sample names, re-gzipped so each file's bytes differ."""
+    names = ["S1", "S2", "S3", "POISON"]
+    paths = []
+    for k, name in enumerate(names):
+        raw = gzip.decompress(CELS[k % 2].read_bytes())
+        path = tmp_path / "cels" / f"{name}.CEL.gz"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(gzip.compress(raw, compresslevel=1, mtime=k))
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_poison_sample_is_unprocessable_after_its_retries_and_the_others_finish(
+    pg_settings, pg_db, cluster, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setitem(jobs._HANDLERS, SampleJobKind.PROCESS_SAMPLE.value, f"{__name__}:poison_or_process")
+    accession = create_cel_experiment(
+        pg_settings, pg_db, _copies(tmp_path), title="poison", cdf=FOCUS / "HG-Focus.CDF.gz"
+    )
+    executor = DaskExecutor(cluster=cluster, db=pg_db)
+    report = process_samples(pg_settings, pg_db, accession, method="mas5", executor=executor, max_attempts=2)
+    executor.shutdown()
+    poison = f"{accession}-POISON"
+    assert sorted(report.processed) == [f"{accession}-S{k}" for k in range(1, 4)]
+    assert list(report.refused) == [poison]
+    reason = report.refused[poison]
+    assert reason.startswith("processing failed after 2 attempt(s): KilledWorker: the worker process died")
+    reference = np.log2(
+        pd.read_csv(FOCUS / "reference" / "HG-Focus_affy_mas5_signal.tsv", sep="\t", index_col=0)
+    )
+    with pg_db.session() as session:
+        job = session.scalar(select(Job).where(Job.target == poison))
+        assert (job.state, job.attempts, job.ram_mb) == (JobState.FAILED, 2, 8192)  # 2048 -> 4096 -> 8192
+        sample = queries.get_sample(session, poison)
+        assert sample.processing_state == ProcessingState.UNPROCESSABLE
+        for k in range(1, 4):
+            sample = queries.get_sample(session, f"{accession}-S{k}")
+            assert len(sample.results) == 1  # processed once
+            values = current_values(sample, kind="expression:probeset")
+            assert values is not None and values.path.parent.name == sample.accession
+            stored = read_expression(values.path)[sample.accession]
+            expected = reference.iloc[:, (k - 1) % 2].loc[stored.index]
+            assert float(np.abs(stored.to_numpy() - expected.to_numpy()).max()) < 1e-4
+        counted = session.scalar(select(func.count()).select_from(Job).where(Job.state == JobState.SUCCEEDED))
+    assert counted == 3
