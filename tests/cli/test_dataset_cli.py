@@ -156,3 +156,15 @@ def test_create_start_status_download(stocked: Settings, tmp_path: Path) -> None
     assert pd.read_parquet(target).shape == (2, 6)  # inner join: 2 genes; Gene, symbol, entrez_id + 3 samples
     missing = runner.invoke(app, ["dataset", "status", "no-such-id"])
     assert "no dataset 'no-such-id'" in str(missing.exception)
+
+
+def test_build_from_a_spec_file(stocked: Settings, tmp_path: Path) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(
+        json.dumps({"data": {"GSE100": ["GSM1", "GSM3"]}, "quantile_normalize": False, "join": "OUTER"})
+    )
+    out = tmp_path / "x.zip"
+    result = runner.invoke(_app(stocked), ["dataset", "build", "--spec", str(spec), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = zipfile.ZipFile(out).read("GSE100/GSE100.tsv").decode().splitlines()
+    assert lines == ["Gene\tGSM1\tGSM3", "ENSG1\t1\t2", "ENSG2\t2\t3", "ENSG3\t3\t"]

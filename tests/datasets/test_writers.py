@@ -232,3 +232,19 @@ def test_build_dataset_writes_every_format(stocked: Lab, tmp_path: Path) -> None
     assert outcome.summary()["matrices"] == {
         "GSE2": {"samples": 2, "genes": 2, "value_scale": "quantile normalized (log2 before)"}
     }
+
+
+def test_a_failed_format_removes_the_build_s_other_files(
+    stocked: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from genemill.datasets import job
+
+    def broken(built, path, *, metadata):
+        raise OSError("h5py exploded (simulated)")
+
+    monkeypatch.setitem(job._WRITERS, OutputFormat.H5AD, broken)
+    spec = DatasetSpec.from_dict({"data": {"GSE2": ["ALL"]}, "formats": ["tsv_zip", "h5ad"]})
+    outputs = {OutputFormat.TSV_ZIP: tmp_path / "d.zip", OutputFormat.H5AD: tmp_path / "d.h5ad"}
+    with stocked.db.session() as session, pytest.raises(OSError, match="h5py exploded"):
+        build_dataset(session, spec, outputs=outputs)
+    assert not (tmp_path / "d.zip").exists() and not (tmp_path / "d.h5ad").exists()

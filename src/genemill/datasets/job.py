@@ -114,12 +114,20 @@ class DatasetOutcome:
 
 
 def _write(built: BuiltDataset, outputs: dict[OutputFormat, Path], progress: Progress) -> list[OutputFile]:
+    """Write every format; if one fails, the files this build already wrote are removed too."""
     metadata = aggregated_metadata(built)
-    files = []
-    for position, (fmt, path) in enumerate(outputs.items()):
-        progress(f"write {fmt.value}", position, len(outputs))
-        _WRITERS[fmt](built, path, metadata=metadata)
-        files.append(OutputFile(fmt, path, path.stat().st_size, sha256_file(path)))
+    files: list[OutputFile] = []
+    complete = False
+    try:
+        for position, (fmt, path) in enumerate(outputs.items()):
+            progress(f"write {fmt.value}", position, len(outputs))
+            _WRITERS[fmt](built, path, metadata=metadata)
+            files.append(OutputFile(fmt, path, path.stat().st_size, sha256_file(path)))
+        complete = True
+    finally:
+        if not complete:
+            for written in files:
+                written.path.unlink(missing_ok=True)
     progress("write", len(outputs), len(outputs))
     return files
 

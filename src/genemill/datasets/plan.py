@@ -120,14 +120,14 @@ class _Planner:
         self._columns: dict[Path, set[str] | str] = {}
         self._types: dict[Path, str] = {}
 
-    def exclude(self, sample: str, experiment: str, reason: ExclusionReason, detail: str = "") -> None:
+    def exclude(self, sample: str, experiment: str, reason: ExclusionReason, *, detail: str = "") -> None:
         self.exclusions.append(Exclusion(sample, experiment, reason, detail))
 
     def exclude_sample(
-        self, sample: Sample, experiment: str, reason: ExclusionReason, detail: str = ""
+        self, sample: Sample, experiment: str, reason: ExclusionReason, *, detail: str = ""
     ) -> None:
         self.metadata.setdefault(sample.accession, {**sample_metadata(sample), **submitter_fields(sample)})
-        self.exclude(sample.accession, experiment, reason, detail)
+        self.exclude(sample.accession, experiment, reason, detail=detail)
 
     def file_problem(self, path: Path, accession: str) -> str | None:
         if path not in self._columns:
@@ -147,7 +147,7 @@ class _Planner:
     def resolve(self, sample: Sample, experiment: str) -> PlannedSample | None:
         reason, detail = _state_problem(sample)
         if reason is not None:
-            self.exclude_sample(sample, experiment, reason, detail)
+            self.exclude_sample(sample, experiment, reason, detail=detail)
             return None
         kind = _kind_for(sample, self.spec)
         values = current_values(sample, kind=kind)
@@ -157,20 +157,28 @@ class _Planner:
                 f" (it has {found.value_type or 'untyped'} values)" if found else ""
             )
             reason = ExclusionReason.WRONG_VALUE_TYPE if found else ExclusionReason.FILE_MISSING
-            self.exclude_sample(sample, experiment, reason, detail)
+            self.exclude_sample(sample, experiment, reason, detail=detail)
             return None
         if is_submitter(values.result) and not self.spec.include_submitter:
             self.exclude_sample(sample, experiment, ExclusionReason.SUBMITTER_EXCLUDED)
             return None
         if (problem := self.file_problem(values.path, sample.accession)) is not None:
-            self.exclude_sample(sample, experiment, ExclusionReason.FILE_MISSING, problem)
+            self.exclude_sample(sample, experiment, ExclusionReason.FILE_MISSING, detail=problem)
             return None
         stored = KIND_TYPES.get(kind) or values.value_type or self._types.get(values.path, "")
         value_type, scaling, problem = self._value_type(sample, kind, stored)
         if problem:
-            self.exclude_sample(sample, experiment, ExclusionReason.WRONG_VALUE_TYPE, problem)
+            self.exclude_sample(sample, experiment, ExclusionReason.WRONG_VALUE_TYPE, detail=problem)
             return None
-        return _planned(sample, experiment, values.path, kind, value_type, scaling, values.result)
+        return _planned(
+            sample,
+            experiment,
+            values.path,
+            kind=kind,
+            value_type=value_type,
+            scaling=scaling,
+            result=values.result,
+        )
 
     def _value_type(self, sample: Sample, kind: str, stored: str) -> tuple[str, ValueScaling, str]:
         if sample.technology == Technology.RNA_SEQ:
@@ -204,6 +212,7 @@ def _planned(
     sample: Sample,
     experiment: str,
     path: Path,
+    *,
     kind: str,
     value_type: str,
     scaling: ValueScaling,
@@ -306,7 +315,7 @@ def _exclude_untargeted(
     for missing in [s for s in planned if s.organism_code not in targets]:
         detail = f"no stored target for {missing.organism_code}"
         planner.metadata.setdefault(missing.accession, {**missing.metadata, **missing.submitter_fields})
-        planner.exclude(missing.accession, missing.experiment, ExclusionReason.NO_QN_TARGET, detail)
+        planner.exclude(missing.accession, missing.experiment, ExclusionReason.NO_QN_TARGET, detail=detail)
     return [s for s in planned if s.organism_code in targets]
 
 

@@ -274,15 +274,15 @@ def build_qn_target(
         )
         raise InputError(msg)
     inputs = sorted({c.sha256 for c in members if c.sample.accession in set(used)})
-    return _record(session, settings, species, acc, platform=platform, chosen=chosen, inputs=inputs)
+    return _record(session, settings, species, acc=acc, platform=platform, chosen=chosen, inputs=inputs)
 
 
 def _record(
     session: Session,
     settings: HasFilesDir,
     species: Organism,
-    acc: _Accumulator,
     *,
+    acc: _Accumulator,
     platform: str | None,
     chosen: str,
     inputs: list[str],

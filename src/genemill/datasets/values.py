@@ -184,7 +184,7 @@ def read_values(
         out = np.empty((genes.n_genes, len(samples)), dtype=np.float32, order="F")
         out[genes.row_gene[kept]] = block
         return out
-    return _collapse(block, genes.row_gene[kept], genes.n_genes, collapse)
+    return _collapse(block, genes.row_gene[kept], genes.n_genes, rule=collapse)
 
 
 _PANDAS_RULE: dict[CollapseRule, Any] = {
@@ -196,7 +196,7 @@ _PANDAS_RULE: dict[CollapseRule, Any] = {
 
 
 def _collapse(
-    block: npt.NDArray[np.float32], row_gene: npt.NDArray[np.int64], n_genes: int, rule: CollapseRule
+    block: npt.NDArray[np.float32], row_gene: npt.NDArray[np.int64], n_genes: int, *, rule: CollapseRule
 ) -> npt.NDArray[np.float32]:
     frame = pd.DataFrame(block, copy=False)
     grouped = frame.groupby(row_gene, sort=True).agg(_PANDAS_RULE[rule])
