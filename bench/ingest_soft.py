@@ -5,11 +5,7 @@ high-water mark (``VmHWM`` in ``/proc/self/status``, Linux). Three contenders:
 
 * ``zlib``     - the floor: stream-inflate the file with ``zlib.decompressobj`` and discard it;
 * ``genemill`` - ``genemill.formats.soft.read_soft_path`` (tables kept as raw bytes);
-* ``GEOparse`` - ``GEOparse.get_GEO(filepath=...)`` (tables parsed into pandas DataFrames);
-* ``genemill-lazy-pandas`` - a what-if: genemill with a stand-in ``pandas`` module that imports the
-  real one on first attribute use, i.e. what peak memory would be if ``formats/records.py``
-  imported pandas inside ``DataTable.to_frame`` instead of at module level (pandas + pyarrow are
-  ~80 MB of RSS that the SOFT reader never uses).
+* ``GEOparse`` - ``GEOparse.get_GEO(filepath=...)`` (tables parsed into pandas DataFrames).
 
 Reported per contender: parse time (best of ``--repeat`` runs, timed inside the child around the
 parse call only; contenders interleaved round by round so background load hits them alike), RSS
@@ -23,17 +19,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import json
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "data" / "geo-soft" / "geoquery-extdata" / "GSE781_family.soft.gz"
-TOOLS = ("zlib", "genemill", "genemill-lazy-pandas", "GEOparse")
+TOOLS = ("zlib", "genemill", "GEOparse")
 
 
 def _status_mb(field: str) -> float:
@@ -53,25 +47,9 @@ def _inflate(path: Path) -> int:
     return size
 
 
-class _LazyPandas(types.ModuleType):
-    """Stands in for ``pandas`` until an attribute is used, then imports the real module."""
-
-    def __getattr__(self, name: str) -> object:
-        if sys.modules.get("pandas") is self:
-            del sys.modules["pandas"]
-        return getattr(importlib.import_module("pandas"), name)
-
-
-def _lazy_pandas() -> None:
-    # (importlib.util.LazyLoader does not help on 3.11: `import pandas` reads __spec__, which loads it.)
-    sys.modules["pandas"] = _LazyPandas("pandas")
-
-
 def _child(tool: str, path: Path) -> None:
     """Run one contender and print one JSON line."""
-    if tool == "genemill-lazy-pandas":
-        _lazy_pandas()
-    if tool.startswith("genemill"):
+    if tool == "genemill":
         from genemill.formats.soft import read_soft_path
 
         def run() -> str:
@@ -153,16 +131,14 @@ def main() -> None:
     size_mb = args.file.stat().st_size / 1e6
     print(f"{args.file.name}: {size_mb:.1f} MB compressed; best time / worst peak of {args.repeat} runs")
     results = _measure(args.file, args.repeat)
-    print(f"{'':20} {'time s':>7} {'base MB':>8} {'peak MB':>8} {'parse MB':>9}  result")
+    print(f"{'':9} {'time s':>7} {'base MB':>8} {'peak MB':>8} {'parse MB':>9}  result")
     for tool, r in results.items():
-        print(f"{tool:20} {r.seconds:7.3f} {r.base_mb:8.1f} {r.peak_mb:8.1f} {r.parse_mb:9.1f}  {r.summary}")
+        print(f"{tool:9} {r.seconds:7.3f} {r.base_mb:8.1f} {r.peak_mb:8.1f} {r.parse_mb:9.1f}  {r.summary}")
     ours, theirs, floor = results["genemill"], results["GEOparse"], results["zlib"]
     speedup, memory = theirs.seconds / ours.seconds, ours.peak_mb / theirs.peak_mb
     print(f"genemill vs GEOparse: {speedup:.1f}x faster (target >= 5x: {_verdict(speedup >= 5)})")
     print(f"peak RSS ratio: {memory:.2f} (target <= 0.33: {_verdict(memory <= 1 / 3)})")
     print(f"parse-only memory ratio (peak - base): {ours.parse_mb / theirs.parse_mb:.2f}")
-    lazy = results["genemill-lazy-pandas"].peak_mb / theirs.peak_mb
-    print(f"what-if peak RSS ratio with pandas imported lazily by records.py: {lazy:.2f}")
     print(f"genemill time / zlib floor: {ours.seconds / floor.seconds:.2f}")
 
 
