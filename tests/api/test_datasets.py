@@ -72,7 +72,7 @@ def test_request_start_poll_download(gse781_client, token: str) -> None:
         ({"data": {"GSE0": ["ALL"]}}, 404, "no experiment 'GSE0'"),
         ({"data": {}}, 422, "data: Dictionary should have at least 1 item"),
         ({"data": {"GSE781": ["ALL"]}, "aggregate_by": "PLANET"}, 422, "aggregate_by: Input should be"),
-        ({"data": {"GSE781": []}}, 400, "expected a non-empty list of sample accessions"),
+        ({"data": {"GSE781": []}}, 422, "data.GSE781: List should have at least 1 item"),
         ({"data": {"GSE781": ["ALL", "GSM11805"]}}, 400, "'ALL' cannot be combined"),
         ({"data": {"GSE781": ["ALL"]}, "min_fraction": 0.5}, 400, "only used with join=MIN_FRACTION"),
         ({"data": {"GSE781": ["ALL"]}, "colour": "red"}, 422, "colour: Extra inputs are not permitted"),

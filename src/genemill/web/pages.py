@@ -14,13 +14,10 @@ Each page calls the same store functions as its JSON twin under ``/v1`` and rend
 from __future__ import annotations
 
 import math
-from functools import cache
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from fastapi.templating import Jinja2Templates
 
 from genemill.api.deps import SessionDep
 from genemill.errors import InputError
@@ -29,11 +26,10 @@ from genemill.store.expression_view import read_experiment_values
 from genemill.store.models import HARMONIZED_FIELDS, Experiment
 from genemill.store.search import SearchQuery, search
 from genemill.web import charts, filters
+from genemill.web.rendering import STATIC_DIR, TEMPLATES_DIR, cart_state, render, render_error
 
 __all__ = ["STATIC_DIR", "TEMPLATES_DIR", "build_router", "render", "render_error"]
 
-TEMPLATES_DIR = Path(__file__).parent / "templates"
-STATIC_DIR = Path(__file__).parent / "static"
 SORTS = {
     "_score": "Best match",
     "-num_downloadable_samples": "Most downloadable samples",
@@ -48,26 +44,6 @@ Values = Annotated[list[str] | None, Query()]
 PageSize = Annotated[int, Query(ge=1, le=100)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
 Text = Annotated[str, Query(max_length=1000)]
-
-
-@cache
-def templates() -> Jinja2Templates:
-    """The template set with genemill's filters (built on first use, not at import)."""
-    env = Jinja2Templates(directory=TEMPLATES_DIR)
-    filters.register(env.env)
-    return env
-
-
-def render(request: Request, name: str, context: dict[str, Any], *, status: int = 200) -> HTMLResponse:
-    """Render a template with the request in its context."""
-    return templates().TemplateResponse(request, name, context, status_code=status)
-
-
-def render_error(request: Request, *, message: str, status: int, errors: list[str]) -> HTMLResponse:
-    """The error page: same status and message as the JSON error shape."""
-    return render(
-        request, "error.html", {"message": message, "status": status, "errors": errors}, status=status
-    )
 
 
 def _pages(count: int, limit: int, offset: int) -> dict[str, int]:
@@ -152,6 +128,7 @@ def experiment_page(
     count, samples = catalog.list_samples(session, flt)
     colour_fields = ["platform", *data["sample_metadata"]]
     context = {
+        "cart": cart_state(request, session),
         "e": data,
         "samples": [catalog.sample_detail_dict(s) for s in samples],
         "sample_count": count,
@@ -221,5 +198,10 @@ def sample_page(request: Request, accession: str, session: SessionDep) -> HTMLRe
 
 
 def build_router() -> APIRouter:
-    """The HTML routes."""
-    return router
+    """The HTML routes: pages, plots, cart and dataset pages."""
+    from genemill.web import cart
+
+    combined = APIRouter(include_in_schema=False)
+    combined.include_router(router)
+    combined.include_router(cart.router)
+    return combined
