@@ -14,6 +14,7 @@ compared case-insensitively first), columns are file names without ``.gz`` and `
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import re
@@ -107,9 +108,13 @@ def sample_name(path: str | Path) -> str:
 
 def _pm_matrix(
     cel_paths: Sequence[str | Path], layout: CdfLayout, *, cdf_label: str, workers: int
-) -> NDArray[np.float64]:
-    """Read the PM intensities of every CEL into a Fortran-ordered ``(probes, arrays)`` matrix."""
-    pm = np.empty((layout.pm_index.size, len(cel_paths)), dtype=np.float64, order="F")
+) -> NDArray[np.floating]:
+    """Read the PM intensities of every CEL into a Fortran-ordered ``(probes, arrays)`` matrix.
+
+    Binary CELs store float32, kept as is (half the memory); text CELs need float64.
+    """
+    dtype = np.float64 if any(_is_text_cel(Path(path)) for path in cel_paths) else np.float32
+    pm = np.empty((layout.pm_index.size, len(cel_paths)), dtype=dtype, order="F")
 
     def load(j: int) -> None:
         path = Path(cel_paths[j])
@@ -120,6 +125,16 @@ def _pm_matrix(
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         list(pool.map(load, range(len(cel_paths))))
     return pm
+
+
+def _is_text_cel(path: Path) -> bool:
+    """Tell a text (v3) CEL from a binary one by its first bytes (gzip looked into)."""
+    with path.open("rb") as fh:
+        head = fh.read(64)
+    if head[:2] == b"\x1f\x8b":
+        with gzip.open(path, "rb") as fh:
+            head = fh.read(64)
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[CEL]")
 
 
 def _check_platform(cel: CelFile, layout: CdfLayout, *, cdf_label: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 from genemill.errors import InputError
 from genemill.formats.cdf import CdfLayout, read_cdf
 from genemill.formats.cel import read_cel
-from genemill.numerics import rma as rma_module
+from genemill.numerics import _polish
 from genemill.numerics.rma import median_polish, rma, rma_background_correct
 
 DATA = Path(__file__).parents[2] / "data"
@@ -53,7 +53,7 @@ def test_threads_and_stack_sizes_do_not_change_results(
 ) -> None:
     layout, pm = hg_focus
     reference = rma(pm, layout.offsets, workers=2)
-    monkeypatch.setattr(rma_module, "_CHUNK_ELEMENTS", 50)
+    monkeypatch.setattr(_polish, "CHUNK_ELEMENTS", 50)
     assert np.array_equal(rma(pm, layout.offsets, workers=1), reference)
 
 
@@ -96,3 +96,18 @@ BAD = [
 def test_bad_input_is_refused(pm: np.ndarray, offsets: list[int], pattern: str) -> None:
     with pytest.raises(InputError, match=pattern):
         rma(pm, offsets)
+
+
+def test_float32_input_takes_the_compact_path_with_identical_results(
+    hg_focus: tuple[CdfLayout, np.ndarray],
+) -> None:
+    layout, pm = hg_focus
+    single = pm.astype(np.float32)  # the CEL values are float32, so nothing is lost
+    assert np.array_equal(rma(single, layout.offsets), rma(pm, layout.offsets))
+
+
+def test_float32_input_with_mostly_distinct_values_falls_back_to_float64() -> None:
+    rng = np.random.default_rng(3)
+    pm = rng.lognormal(6, 1, size=(400, 3)).astype(np.float32)  # ~all values distinct
+    offsets = np.arange(0, 401, 8)
+    assert np.array_equal(rma(pm, offsets), rma(pm.astype(np.float64), offsets))
