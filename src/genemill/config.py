@@ -46,6 +46,10 @@ class Settings(BaseSettings):
         description="Folder with org.Hs.eg.db gene tables (genes.tsv.gz, entrez_ensembl_gene.tsv.gz); "
         "default: the repository's data/annotation-org-hs-eg-db.",
     )
+    online: bool = Field(
+        default=False,
+        description="Fetch missing annotation (GEO platform tables, NCBI gene tables) from the archives.",
+    )
     workers: int = Field(default=2, description="Local worker processes for the job runner.")
     max_attempts: int = Field(default=3, description="Attempts per job before it is marked failed.")
     retry_backoff_seconds: float = Field(

@@ -8,6 +8,7 @@ platform whose probe ids are a subset, e.g. HG-Focus within HG-U133A) can map pr
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from genemill.config import Settings
 from genemill.errors import NotFoundError
 from genemill.formats.records import ExperimentMetadata
 from genemill.genes import GeneAnnotation, ProbeMap, load_org_hs_eg_db, probe_map_from_platform_table
+from genemill.genes.ncbi import read_ncbi_gene_tables
 
 __all__ = [
     "PlatformTable",
@@ -39,25 +41,45 @@ _KEEP = re.compile(
 _REPO_ANNOTATION = Path(__file__).resolve().parents[3] / "data" / "annotation-org-hs-eg-db"
 
 
-def _annotation_dir(settings: Settings) -> Path:
-    directory = settings.annotation_dir or _REPO_ANNOTATION
-    if not (directory / "genes.tsv.gz").is_file():
-        msg = (
-            f"gene annotation tables not found in {directory}: set GENEMILL_ANNOTATION_DIR to a folder "
-            "with genes.tsv.gz and entrez_ensembl_gene.tsv.gz (org.Hs.eg.db extracts)"
-        )
-        raise NotFoundError(msg)
-    return directory
-
-
 @cache
 def _load(directory: Path) -> GeneAnnotation:
     return load_org_hs_eg_db(directory, source=ORG_HS_RELEASE)
 
 
+@cache
+def _load_ncbi(gene_info: Path, gene2ensembl: Path) -> GeneAnnotation:
+    with gzip.open(gene_info, "rt") as info, gzip.open(gene2ensembl, "rt") as pairs:
+        return read_ncbi_gene_tables(info, pairs, tax_id=9606)
+
+
+def _fetch_ncbi(settings: Settings) -> GeneAnnotation:
+    from genemill.sources.http import make_client
+    from genemill.sources.ncbi_gene import fetch_gene_tables
+
+    with make_client(settings) as client:
+        info, pairs = fetch_gene_tables(
+            client, settings, 9606, dest_dir=settings.home / "annotation" / "ncbi"
+        )
+    return _load_ncbi(info, pairs)
+
+
 def gene_annotation(settings: Settings) -> GeneAnnotation:
-    """Entrez <-> Ensembl <-> symbol tables (cached per process)."""
-    return _load(_annotation_dir(settings))
+    """Entrez <-> Ensembl <-> symbol tables (cached per process).
+
+    The org.Hs.eg.db extracts in ``annotation_dir`` (default: the repository's copy) when present;
+    otherwise, with ``online``, NCBI Gene's gene_info + gene2ensembl, downloaded once.
+    """
+    directory = settings.annotation_dir or _REPO_ANNOTATION
+    if (directory / "genes.tsv.gz").is_file():
+        return _load(directory)
+    if settings.online:
+        return _fetch_ncbi(settings)
+    msg = (
+        f"gene annotation tables not found in {directory}: set GENEMILL_ANNOTATION_DIR to a folder "
+        "with genes.tsv.gz and entrez_ensembl_gene.tsv.gz (org.Hs.eg.db extracts), or GENEMILL_ONLINE=1 "
+        "to download NCBI Gene's tables"
+    )
+    raise NotFoundError(msg)
 
 
 def _platform_dir(settings: Settings) -> Path:
@@ -102,9 +124,24 @@ class PlatformTable:
     source: str
 
 
+def _fetch_platform(settings: Settings, accession: str) -> None:
+    from genemill.formats.soft import read_soft_path
+    from genemill.sources import geo
+    from genemill.sources.http import make_client
+    from genemill.store.files import sha256_file
+
+    with make_client(settings) as client:
+        path = geo.fetch_platform_soft(
+            client, settings, accession, dest_dir=settings.home / "downloads" / accession
+        )
+    save_platform_tables(settings, read_soft_path(path), source_sha256=sha256_file(path))
+
+
 def load_platform_table(settings: Settings, accession: str) -> PlatformTable | None:
-    """The stored probe table of a platform, or None."""
+    """The stored probe table of a platform (fetched from GEO first when ``online``), or None."""
     path = _platform_dir(settings) / f"{accession}.parquet"
+    if not path.is_file() and settings.online and accession.upper().startswith("GPL"):
+        _fetch_platform(settings, accession)
     if not path.is_file():
         return None
     table = pq.read_table(path)
@@ -117,6 +154,8 @@ def best_platform_table(
 ) -> PlatformTable | None:
     """The stored table whose ids cover the most of ``probe_ids`` (>= 50%), ``prefer`` first."""
     wanted = set(probe_ids)
+    if prefer:
+        load_platform_table(settings, prefer)  # stored already, or fetched from GEO when online
     candidates = (
         sorted(p.stem for p in _platform_dir(settings).glob("*.parquet"))
         if _platform_dir(settings).is_dir()

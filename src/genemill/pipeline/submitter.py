@@ -143,9 +143,13 @@ def _process_platform(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, dict[str, Any]]]:
     first = records[0].table
     assert first is not None
-    probe_map, table_accession = _platform_map(
-        settings, platform, list(first.to_frame().iloc[:, 0].astype(str))
-    )
+    try:
+        probe_map, table_accession = _platform_map(
+            settings, platform, list(first.to_frame().iloc[:, 0].astype(str))
+        )
+    except NotFoundError as exc:  # no annotation anywhere: these samples cannot be mapped
+        outcome.refused.update(dict.fromkeys((r.accession for r in records), str(exc)))
+        return pd.DataFrame(), pd.DataFrame(), {}
     columns: dict[str, pd.Series] = {}
     details: dict[str, dict[str, Any]] = {}
     for record in records:
