@@ -48,6 +48,7 @@ from genemill.errors import (
     StoreError,
 )
 from genemill.store.db import Database
+from genemill.store.search import SearchCache
 from genemill.web.pages import STATIC_DIR, render_error
 from genemill.web.pages import build_router as build_web_router
 
@@ -216,9 +217,17 @@ def _dataset_runner(settings: Settings, db: Database) -> Callable[[str], None]:
 
 
 def create_app(
-    settings: Settings, *, db: Database | None = None, rate_limit: RateLimit | None = RateLimit()
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    rate_limit: RateLimit | None = RateLimit(),
+    search_cache: SearchCache | None = None,
 ) -> FastAPI:
-    """Build the application: ``/v1`` JSON API, HTML pages, ``/static``; ``rate_limit=None`` disables it."""
+    """Build the application: ``/v1`` JSON API, HTML pages, ``/static``.
+
+    ``rate_limit=None`` disables rate limiting; ``search_cache`` defaults to a 512-entry, 60 s cache
+    keyed by the search index generation (``SearchCache(size=0)`` disables it).
+    """
     app = FastAPI(
         title="genemill",
         version=__version__,
@@ -230,6 +239,7 @@ def create_app(
     app.state.settings = settings
     app.state.db = db if db is not None else Database(settings.resolved_database_url)
     app.state.dataset_runner = _dataset_runner(settings, app.state.db)
+    app.state.search_cache = search_cache if search_cache is not None else SearchCache()
     app.add_exception_handler(GenemillError, _genemill_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -71,3 +71,19 @@ def test_list_refuses_free_text(catalog_client) -> None:
     response = catalog_client.get("/v1/experiments/", params={"search": "kidney"})
     assert response.status_code == 400
     assert "unknown query parameter(s) search" in response.json()["error"]
+
+
+def test_detail_agrees_with_the_shared_query_layer(gse781) -> None:
+    from genemill.store import catalog, queries
+
+    _settings, db = gse781
+    with db.session() as session:
+        fast = catalog.experiment_detail(session, "E-GEOD-781")
+        shared = queries.experiment_dict(queries.get_experiment(session, "GSE781"))
+    for key, value in shared.items():
+        if key == "samples":
+            continue
+        assert fast[key] == value, key
+    light = {k: fast["samples"][0][k] for k in fast["samples"][0]}
+    assert light == {k: shared["samples"][0][k] for k in light}
+    assert [s["accession_code"] for s in fast["samples"]] == [s["accession_code"] for s in shared["samples"]]

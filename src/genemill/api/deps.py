@@ -2,7 +2,7 @@
 
 * ``SessionDep``: one database session per request, committed when the handler returns normally
   and before the response is sent (``scope="function"``), rolled back on error.
-* ``SettingsDep``: the Settings ``create_app`` was built with.
+* ``SettingsDep``: the Settings ``create_app`` was built with; ``SearchCacheDep`` its search cache.
 * ``TokenDep``: the activated token named by the ``API-KEY`` header, or None;
   ``ActivatedTokenDep`` refuses the request (403) without one.
 * ``LimitDep`` / ``OffsetDep``: refine.bio's pagination (default 25, at most 1000).
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from genemill.config import Settings
 from genemill.errors import InputError
 from genemill.store.db import Database
+from genemill.store.search import SearchCache
 from genemill.store.search_models import ApiToken
 from genemill.store.tokens import find_activated_token
 
@@ -28,6 +29,7 @@ __all__ = [
     "ActivatedTokenDep",
     "LimitDep",
     "OffsetDep",
+    "SearchCacheDep",
     "SessionDep",
     "SettingsDep",
     "TokenDep",
@@ -46,6 +48,12 @@ def get_session(request: Request) -> Iterator[Session]:
     db: Database = request.app.state.db
     with db.session() as session:
         yield session
+
+
+def get_search_cache(request: Request) -> SearchCache:
+    """The app's search-result cache."""
+    cache: SearchCache = request.app.state.search_cache
+    return cache
 
 
 def get_settings(request: Request) -> Settings:
@@ -79,6 +87,7 @@ def require_token(token: Annotated[ApiToken | None, Depends(get_token)]) -> ApiT
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+SearchCacheDep = Annotated[SearchCache, Depends(get_search_cache)]
 TokenDep = Annotated[ApiToken | None, Depends(get_token)]
 ActivatedTokenDep = Annotated[ApiToken, Depends(require_token)]
 LimitDep = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (at most 1000).")]

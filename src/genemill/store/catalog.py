@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, func, or_, select
+from sqlalchemy import String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from genemill.errors import InputError, NotFoundError
@@ -30,16 +30,11 @@ from genemill.store.models import (
 __all__ = [
     "SAMPLE_ORDERINGS",
     "SampleFilter",
+    "experiment_detail",
     "get_experiment",
     "get_experiment_accession",
-    "get_organism",
     "get_sample",
-    "list_organisms",
-    "list_platforms",
-    "list_processors",
-    "list_result_modes",
     "list_samples",
-    "platform_titles",
     "resolve_experiment_id",
     "sample_detail_dict",
 ]
@@ -83,6 +78,101 @@ def get_sample(session: Session, accession: str) -> Sample:
     sample = queries.get_sample(session, accession)
     _load_samples(session, [sample.id])
     return sample
+
+
+def _find_experiment_row(session: Session, accession: str) -> Experiment:
+    code = accession.strip().upper()
+    experiment = session.scalar(select(Experiment).where(Experiment.accession == code))
+    if experiment is None:
+        experiment_id = resolve_experiment_id(session, code)
+        experiment = session.get(Experiment, experiment_id) if experiment_id is not None else None
+    if experiment is None:
+        msg = f"no experiment {accession!r} in this genemill database (try `genemill add {accession}`)"
+        raise NotFoundError(msg)
+    return experiment
+
+
+def _detail_samples(session: Session, experiment_id: int) -> list[Any]:
+    harmonized = [getattr(Sample, name) for name in HARMONIZED_FIELDS]
+    return list(
+        session.execute(
+            select(
+                Sample.accession,
+                Sample.title,
+                Sample.technology,
+                Sample.processing_state,
+                Platform.accession.label("platform"),
+                Platform.title.label("platform_title"),
+                Organism.name.label("organism"),
+                *harmonized,
+            )
+            .join(experiment_sample, experiment_sample.c.sample_id == Sample.id)
+            .outerjoin(Platform, Platform.id == Sample.platform_id)
+            .outerjoin(Organism, Organism.id == Sample.organism_id)
+            .where(experiment_sample.c.experiment_id == experiment_id)
+            .order_by(Sample.accession)
+        )
+    )
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def experiment_detail(session: Session, accession: str) -> dict[str, Any]:
+    """``queries.experiment_dict`` (anchor names) with light sample rows, from two queries."""
+    experiment = _find_experiment_row(session, accession)
+    rows = _detail_samples(session, experiment.id)
+    platforms = {r.platform: r.platform_title or r.platform for r in rows if r.platform}
+    codes = sorted(platforms)
+    return {
+        "id": experiment.id,
+        "accession_code": experiment.accession,
+        "alternate_accession_codes": experiment.alternate_accessions,
+        "alternate_accession_code": (experiment.alternate_accessions or [None])[0],
+        "title": experiment.title,
+        "description": experiment.description,
+        "protocol_description": experiment.protocol_description,
+        "technology": experiment.technology,
+        "source_database": experiment.source_database,
+        "source_url": experiment.source_url,
+        "submitter_institution": experiment.submitter_institution,
+        "has_publication": experiment.has_publication,
+        "pubmed_id": experiment.pubmed_id,
+        "publication_title": experiment.publication_title,
+        "publication_doi": experiment.publication_doi,
+        "publication_authors": experiment.publication_authors,
+        "source_first_published": _iso(experiment.source_first_published),
+        "source_last_modified": _iso(experiment.source_last_modified),
+        "organism_names": sorted({r.organism for r in rows if r.organism}),
+        "platform_accession_codes": codes,
+        "platform_names": [platforms[c] for c in codes],
+        "sample_metadata": [
+            f for f in HARMONIZED_FIELDS if any(getattr(r, f) not in (None, "") for r in rows)
+        ],
+        "num_total_samples": experiment.num_total_samples,
+        "num_processed_samples": experiment.num_processed_samples,
+        "num_downloadable_samples": experiment.num_downloadable_samples,
+        "metadata_file_format": experiment.metadata_file_format,
+        "created_at": _iso(experiment.created_at),
+        "last_modified": _iso(experiment.updated_at),
+        "samples": [_light_sample(r) for r in rows],
+    }
+
+
+def _light_sample(row: Any) -> dict[str, Any]:
+    state = ProcessingState(row.processing_state)
+    return {
+        "accession_code": row.accession,
+        "title": row.title,
+        "platform_accession_code": row.platform,
+        "platform_name": row.platform_title,
+        "pretty_platform": row.platform_title,
+        "technology": Technology(row.technology).value,
+        "is_processed": state == ProcessingState.PROCESSED,
+        "is_unable_to_be_processed": state == ProcessingState.UNPROCESSABLE,
+        "processing_state": state.value,
+    }
 
 
 @dataclass(frozen=True)
@@ -236,108 +326,3 @@ def sample_detail_dict(sample: Sample) -> dict[str, Any]:
             {"kind": f.kind, "sha256": f.sha256, "size_in_bytes": f.size_in_bytes} for f in stored.files
         ]
     return out
-
-
-def list_organisms(session: Session, *, limit: int = 25, offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
-    """Organisms with their sample and processed-sample counts."""
-    processed = func.sum(case((Sample.processing_state == ProcessingState.PROCESSED, 1), else_=0))
-    total = session.scalar(select(func.count()).select_from(Organism)) or 0
-    rows = session.execute(
-        select(Organism, func.count(Sample.id), processed)
-        .outerjoin(Sample, Sample.organism_id == Organism.id)
-        .group_by(Organism.id)
-        .order_by(Organism.name)
-        .limit(limit)
-        .offset(offset)
-    )
-    return total, [
-        {
-            "name": organism.name,
-            "code": organism.code,
-            "taxonomy_id": organism.taxonomy_id,
-            "num_samples": int(n_samples),
-            "num_processed_samples": int(n_processed or 0),
-        }
-        for organism, n_samples, n_processed in rows
-    ]
-
-
-def get_organism(session: Session, name: str) -> dict[str, Any]:
-    """One organism by scientific name or refine.bio code (HOMO_SAPIENS); NotFoundError when absent."""
-    wanted = name.replace("_", " ").strip().lower()
-    _total, rows = list_organisms(session, limit=100_000)
-    for row in rows:
-        if row["name"].lower() == wanted:
-            return row
-    msg = f"no organism {name!r} in this genemill database"
-    raise NotFoundError(msg)
-
-
-def list_platforms(session: Session, *, limit: int = 25, offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
-    """Platforms with pretty names and sample counts."""
-    total = session.scalar(select(func.count()).select_from(Platform)) or 0
-    rows = session.execute(
-        select(Platform, func.count(Sample.id))
-        .outerjoin(Sample, Sample.platform_id == Platform.id)
-        .group_by(Platform.id)
-        .order_by(Platform.accession)
-        .limit(limit)
-        .offset(offset)
-    )
-    return total, [
-        {
-            "platform_accession_code": platform.accession,
-            "platform_name": platform.title or platform.accession,
-            "internal_name": platform.internal_name,
-            "technology": Technology(platform.technology).value,
-            "manufacturer": platform.manufacturer,
-            "num_samples": int(n_samples),
-        }
-        for platform, n_samples in rows
-    ]
-
-
-def list_processors(
-    session: Session, *, limit: int = 25, offset: int = 0
-) -> tuple[int, list[dict[str, Any]]]:
-    """Distinct processor name and version pairs found in processing results, with usage counts."""
-    groups = (
-        select(
-            ProcessingResult.processor,
-            ProcessingResult.processor_version,
-            func.count(ProcessingResult.id).label("n"),
-            func.min(ProcessingResult.created_at).label("first"),
-        )
-        .group_by(ProcessingResult.processor, ProcessingResult.processor_version)
-        .subquery()
-    )
-    total = session.scalar(select(func.count()).select_from(groups)) or 0
-    rows = session.execute(
-        select(groups).order_by(groups.c.processor, groups.c.processor_version).limit(limit).offset(offset)
-    )
-    return total, [
-        {
-            "name": row.processor,
-            "version": row.processor_version,
-            "num_results": int(row.n),
-            "first_used": row.first.isoformat() if row.first else None,
-        }
-        for row in rows
-    ]
-
-
-def platform_titles(session: Session, codes: list[str]) -> dict[str, str]:
-    """Readable names of platforms by accession (the accession itself when untitled)."""
-    rows = session.execute(select(Platform.accession, Platform.title).where(Platform.accession.in_(codes)))
-    return {code: title or code for code, title in rows}
-
-
-def list_result_modes(session: Session, processor: str) -> list[str]:
-    """Distinct ``mode`` values of a processor's current results (e.g. the keys of QN targets)."""
-    rows = session.scalars(
-        select(ProcessingResult.mode)
-        .where(ProcessingResult.processor == processor, ProcessingResult.is_current.is_(True))
-        .distinct()
-        .order_by(ProcessingResult.mode)
-    )
-    return list(rows)

@@ -41,6 +41,7 @@ class ExperimentSearch(Base):
     """Search summary of one experiment (rebuilt by ``search.reindex_experiment``)."""
 
     __tablename__ = "experiment_search"
+    __table_args__ = (Index("ix_experiment_search_updated_at", "updated_at"),)
     experiment_id: Mapped[int] = mapped_column(
         ForeignKey("experiment.id", ondelete="CASCADE"), primary_key=True
     )

@@ -19,12 +19,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from genemill.api.deps import SessionDep
+from genemill.api.deps import SearchCacheDep, SessionDep
 from genemill.errors import InputError
-from genemill.store import catalog, queries
+from genemill.store import catalog, listings
 from genemill.store.expression_view import read_experiment_values
 from genemill.store.models import HARMONIZED_FIELDS, Experiment
-from genemill.store.search import SearchQuery, search
+from genemill.store.search import SearchQuery
 from genemill.web import charts, filters
 from genemill.web.rendering import STATIC_DIR, TEMPLATES_DIR, cart_state, render, render_error
 
@@ -63,6 +63,7 @@ router = APIRouter(include_in_schema=False)
 def search_page(
     request: Request,
     session: SessionDep,
+    cache: SearchCacheDep,
     q: Text = "",
     organism: Values = None,
     technology: Values = None,
@@ -85,7 +86,7 @@ def search_page(
         limit=limit,
         offset=offset,
     )
-    result = search(session, query)
+    result = cache.search(session, query)
     context = {
         "q": q,
         "query": query,
@@ -100,7 +101,7 @@ def search_page(
         "sorts": SORTS,
         "page_sizes": PAGE_SIZES,
         "paging": _pages(result.count, limit, offset),
-        "platform_titles": catalog.platform_titles(session, list(result.facets.get("platform", {}))),
+        "platform_titles": listings.platform_titles(session, list(result.facets.get("platform", {}))),
     }
     return render(request, "search.html", context)
 
@@ -116,10 +117,9 @@ def experiment_page(
     color_by: Annotated[str, Query(max_length=64)] = "",
 ) -> HTMLResponse:
     """The experiment page: seed fields, sample table, plots."""
-    experiment = catalog.get_experiment(session, accession)
-    data = queries.experiment_dict(experiment, with_samples=False)
+    data = catalog.experiment_detail(session, accession)
     flt = catalog.SampleFilter(
-        experiment_accession_code=experiment.accession,
+        experiment_accession_code=data["accession_code"],
         filter_by=filter_by or None,
         ordering="accession_code",
         limit=limit,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 
 from genemill.api.deps import LimitDep, OffsetDep, SessionDep, page_links
 from genemill.api.schemas import OrganismOut, Page
-from genemill.store import catalog
+from genemill.store import listings
 
 __all__ = ["router"]
 
@@ -20,7 +20,7 @@ def list_organisms(
     request: Request, session: SessionDep, limit: LimitDep = 25, offset: OffsetDep = 0
 ) -> dict[str, Any]:
     """Organisms by scientific name, with refine.bio's code (``HOMO_SAPIENS``)."""
-    count, rows = catalog.list_organisms(session, limit=limit, offset=offset)
+    count, rows = listings.list_organisms(session, limit=limit, offset=offset)
     following, preceding = page_links(request, count=count, limit=limit, offset=offset)
     return {"count": count, "next": following, "previous": preceding, "results": rows}
 
@@ -28,4 +28,4 @@ def list_organisms(
 @router.get("/{name}", response_model=OrganismOut)
 def get_organism(name: str, session: SessionDep) -> dict[str, Any]:
     """One organism by scientific name or code."""
-    return catalog.get_organism(session, name)
+    return listings.get_organism(session, name)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 
 from genemill.api.deps import LimitDep, OffsetDep, SessionDep, page_links
 from genemill.api.schemas import Page, PlatformOut
-from genemill.store import catalog
+from genemill.store import listings
 
 __all__ = ["router"]
 
@@ -20,6 +20,6 @@ def list_platforms(
     request: Request, session: SessionDep, limit: LimitDep = 25, offset: OffsetDep = 0
 ) -> dict[str, Any]:
     """Platforms by accession with sample counts."""
-    count, rows = catalog.list_platforms(session, limit=limit, offset=offset)
+    count, rows = listings.list_platforms(session, limit=limit, offset=offset)
     following, preceding = page_links(request, count=count, limit=limit, offset=offset)
     return {"count": count, "next": following, "previous": preceding, "results": rows}

@@ -11,7 +11,7 @@ from genemill.api.deps import SessionDep
 from genemill.datasets import find_qn_target
 from genemill.datasets.targets import QN_TARGET, TargetInfo, target_key
 from genemill.errors import NotFoundError
-from genemill.store import catalog
+from genemill.store import listings
 
 __all__ = ["router"]
 
@@ -37,7 +37,7 @@ def _find(session: Any, organism: str) -> TargetInfo:
 @router.get("")
 def list_targets(request: Request, session: SessionDep) -> list[dict[str, Any]]:
     """Current targets, by key (``HOMO_SAPIENS`` or ``HOMO_SAPIENS:GPL570``)."""
-    keys = catalog.list_result_modes(session, QN_TARGET)
+    keys = listings.list_result_modes(session, QN_TARGET)
     found = (find_qn_target(session, key) for key in keys)
     return [_out(request, info) for info in found if info is not None]
 

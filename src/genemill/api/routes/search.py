@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from genemill.api.deps import MAX_OFFSET, LimitDep, OffsetDep, SessionDep, page_links
+from genemill.api.deps import MAX_OFFSET, LimitDep, OffsetDep, SearchCacheDep, SessionDep, page_links
 from genemill.api.schemas import SearchBody, SearchPage
-from genemill.store.search import ORDERINGS, SearchQuery, search
+from genemill.store.search import ORDERINGS, SearchCache, SearchQuery
 
 __all__ = ["SearchFilters", "router"]
 
@@ -78,8 +78,8 @@ def search_filters(
 SearchFilters = Annotated[Filters, Depends(search_filters)]
 
 
-def _page(request: Request, query: SearchQuery, session: Any) -> dict[str, Any]:
-    result = search(session, query)
+def _page(request: Request, query: SearchQuery, session: Any, cache: SearchCache) -> dict[str, Any]:
+    result = cache.search(session, query)
     following, preceding = page_links(request, count=result.count, limit=query.limit, offset=query.offset)
     return {
         "count": result.count,
@@ -95,6 +95,7 @@ def _page(request: Request, query: SearchQuery, session: Any) -> dict[str, Any]:
 def search_experiments(
     request: Request,
     session: SessionDep,
+    cache: SearchCacheDep,
     filters: SearchFilters,
     search: Annotated[str, Query(max_length=1000, description="Free text; field:value terms.")] = "",
     ordering: Ordering = "_score",
@@ -102,11 +103,14 @@ def search_experiments(
     offset: OffsetDep = 0,
 ) -> dict[str, Any]:
     """Search experiments; facets count downloadable samples per value."""
-    return _page(request, filters.query(text=search, ordering=ordering, limit=limit, offset=offset), session)
+    query = filters.query(text=search, ordering=ordering, limit=limit, offset=offset)
+    return _page(request, query, session, cache)
 
 
 @router.post("", response_model=SearchPage)
-def search_experiments_post(request: Request, session: SessionDep, body: SearchBody) -> dict[str, Any]:
+def search_experiments_post(
+    request: Request, session: SessionDep, cache: SearchCacheDep, body: SearchBody
+) -> dict[str, Any]:
     """The same search with the parameters as a JSON body."""
     filters = Filters(
         organisms=_split(body.organism),
@@ -117,4 +121,4 @@ def search_experiments_post(request: Request, session: SessionDep, body: SearchB
         num_processed_samples_gt=body.num_processed_samples__gt,
     )
     query = filters.query(text=body.search, ordering=body.ordering, limit=body.limit, offset=body.offset)
-    return _page(request, query, session)
+    return _page(request, query, session, cache)

@@ -69,6 +69,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("experiment_id", "facet", "value", name=op.f("pk_experiment_facet")),
     )
     op.create_index("ix_experiment_facet_value", "experiment_facet", ["facet", "value", "experiment_id"])
+    op.create_index("ix_experiment_search_updated_at", "experiment_search", ["updated_at"])
     if op.get_bind().dialect.name == "postgresql":
         op.create_index(
             "ix_experiment_search_document", "experiment_search", ["document"], postgresql_using="gin"
@@ -85,6 +86,7 @@ def downgrade() -> None:
         op.drop_index("ix_experiment_search_document", table_name="experiment_search")
     else:
         op.execute("DROP TABLE IF EXISTS experiment_fts")
+    op.drop_index("ix_experiment_search_updated_at", table_name="experiment_search")
     op.drop_index("ix_experiment_facet_value", table_name="experiment_facet")
     op.drop_table("experiment_facet")
     op.drop_table("experiment_search")

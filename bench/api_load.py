@@ -1,0 +1,393 @@
+"""Benchmark: search and experiment-detail latency of the genemill API under concurrent load.
+
+The catalog is GENERATED (made-up experiments and samples, labelled as such in every description),
+sized like a large deployment: by default 50,000 experiments and 1,000,000 samples on SQLite. It is
+bulk-inserted with Core ``executemany`` (no ORM objects), then indexed with
+``genemill.store.search.reindex_all``. The catalog is kept in ``--home`` and reused when its
+parameters match, so reruns skip generation.
+
+Load: uvicorn serves ``create_app`` (rate limit off) in a child process on 127.0.0.1 with
+``--workers`` worker processes; this process runs ``--clients`` concurrent asyncio clients (httpx,
+keep-alive) on loopback. Each phase sends a fixed number of requests (``--requests``) or stops at
+``--max-seconds``, after an uncounted warm-up:
+
+* ``search``: ``/v1/search/?search=…`` with one or two words from the generated vocabulary (some as
+  3-letter prefixes), a quarter with an organism or technology filter, 1 in 20 an exact accession;
+* ``experiment``: ``/v1/experiments/{accession}/`` for random generated accessions.
+
+Reported per phase: p50 / p90 / p99 / max latency (ms), throughput (requests/s), non-200 count.
+Target: p99 < 100 ms for both on SQLite.
+
+Usage: ``python bench/api_load.py [--home DIR] [--experiments N] [--samples N] [--clients 32]
+[--requests 4000] [--max-seconds 120] [--workers 2] [--out results.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+GENERATED = "GENERATED benchmark experiment (not real data)"
+TISSUES = (
+    "kidney", "liver", "brain", "lung", "heart", "breast", "colon", "skin", "blood", "muscle",
+    "pancreas", "prostate", "ovary", "retina", "spleen", "thymus", "stomach", "bone marrow",
+)  # fmt: skip
+CONDITIONS = (
+    "carcinoma", "adenocarcinoma", "fibrosis", "diabetes", "inflammation", "infection", "hypoxia",
+    "development", "aging", "injury", "regeneration", "obesity", "leukemia", "melanoma", "glioma",
+    "asthma", "sepsis", "ischemia", "autism", "psoriasis",
+)  # fmt: skip
+DESIGNS = (
+    "time course", "knockout mice", "drug treatment", "cell line panel", "patient cohort",
+    "single-cell sorted populations", "dose response", "circadian sampling", "tumour versus normal",
+)  # fmt: skip
+COMPOUNDS = ("dexamethasone", "metformin", "cisplatin", "rapamycin", "tamoxifen", "LPS", "insulin", "vehicle")
+SURNAMES = ("Smith", "Garcia", "Chen", "Okafor", "Müller", "Rossi", "Kowalski", "Tanaka", "Silva", "Novak")
+INSTITUTES = ("University of Example", "Institute of Generated Biology", "Synthetic Medical Center")
+ORGANISMS = (("Homo sapiens", 9606), ("Mus musculus", 10090), ("Rattus norvegicus", 10116))
+PLATFORMS = (
+    ("GPL570", "Affymetrix Human Genome U133 Plus 2.0 Array (hgu133plus2)", "MICROARRAY", 0),
+    ("GPL96", "Affymetrix Human Genome U133A Array (hgu133a)", "MICROARRAY", 0),
+    ("GPL1261", "Affymetrix Mouse Genome 430 2.0 Array (mouse4302)", "MICROARRAY", 1),
+    ("GPL6246", "Affymetrix Mouse Gene 1.0 ST Array (mogene10sttranscriptcluster)", "MICROARRAY", 1),
+    ("GPL1355", "Affymetrix Rat Genome 230 2.0 Array (rat2302)", "MICROARRAY", 2),
+    ("GPL16791", "Illumina HiSeq 2500 (Homo sapiens)", "RNA-SEQ", 0),
+    ("GPL13112", "Illumina HiSeq 2000 (Mus musculus)", "RNA-SEQ", 1),
+)
+FIRST_ACCESSION = 900_000
+CHUNK = 20_000
+
+
+# ---------------------------------------------------------------- generated catalog
+
+
+def _experiment_row(rng: random.Random, index: int, n_samples: int, processed: int) -> dict[str, Any]:
+    import datetime as dt
+
+    tissue, condition, design = rng.choice(TISSUES), rng.choice(CONDITIONS), rng.choice(DESIGNS)
+    title = f"{condition.capitalize()} in {tissue}: {design}"
+    authors = [f"{rng.choice('ABCDEFGHJKLMN')}. {rng.choice(SURNAMES)}" for _ in range(rng.randint(1, 5))]
+    published = dt.date(2005, 1, 1) + dt.timedelta(days=rng.randint(0, 7000))
+    has_pubmed = rng.random() < 0.6
+    return {
+        "accession": f"GSE{FIRST_ACCESSION + index}",
+        "alternate_accessions": [f"E-GEOD-{FIRST_ACCESSION + index}"],
+        "source_database": "GEO",
+        "source_url": f"https://www.ncbi.nlm.nih.gov/geo/query/acc.cgi?acc=GSE{FIRST_ACCESSION + index}",
+        "title": title,
+        "description": f"{GENERATED}. {title}; samples treated with {rng.choice(COMPOUNDS)}.",
+        "protocol_description": {},
+        "technology": "",
+        "submitter_institution": rng.choice(INSTITUTES),
+        "pubmed_id": str(10_000_000 + index) if has_pubmed else None,
+        "publication_title": "",
+        "publication_doi": "",
+        "publication_authors": authors,
+        "source_first_published": published,
+        "source_last_modified": published,
+        "num_total_samples": n_samples,
+        "num_processed_samples": processed,
+        "num_downloadable_samples": processed,
+        "is_public": True,
+        "metadata_file_format": "generated",
+        "metadata_sha256": "",
+        "raw_fields": {},
+    }
+
+
+def _sample_row(
+    rng: random.Random, sample_index: int, experiment: dict[str, Any], *, platform: int, processed: bool
+) -> dict[str, Any]:
+    from genemill.store.models import ProcessingState, Technology
+
+    accession, organism_index = PLATFORMS[platform][0], PLATFORMS[platform][3]
+    tissue = experiment["title"].split(" in ", 1)[1].split(":", 1)[0]
+    sex, age = rng.choice(("female", "male")), float(rng.randint(1, 90))
+    return {
+        "accession": f"GSM{10_000_000 + sample_index}",
+        "title": f"{tissue} {rng.choice(CONDITIONS)} replicate {sample_index % 7 + 1}",
+        "organism_id": organism_index + 1,
+        "platform_id": platform + 1,
+        "technology": Technology(PLATFORMS[platform][2]),
+        "manufacturer": "ILLUMINA" if "Illumina" in PLATFORMS[platform][1] else "AFFYMETRIX",
+        "source_database": "GEO",
+        "source_archive_url": "",
+        "has_raw": True,
+        "sex": sex,
+        "age": age,
+        "age_value": age,
+        "age_unit": "year",
+        "specimen_part": tissue,
+        "disease": rng.choice(CONDITIONS),
+        "harmonized": {},
+        "annotations": {"characteristics": [["tissue", tissue], ["sex", sex]], "generated": True},
+        "protocol_info": {},
+        "processing_state": ProcessingState.PROCESSED if processed else ProcessingState.NEW,
+        "qc": {},
+    } | {"_accession": accession}
+
+
+def generate_catalog(db: Any, *, n_experiments: int, n_samples: int, seed: int = 7) -> dict[str, float]:
+    """Bulk-insert the GENERATED catalog and index it; returns timings in seconds."""
+    from sqlalchemy import insert
+
+    from genemill.store.models import Experiment, Organism, Platform, Sample, Technology, experiment_sample
+    from genemill.store.search import reindex_all
+
+    rng = random.Random(seed)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    with db.session() as session:
+        session.execute(insert(Organism), [{"name": n, "taxonomy_id": t} for n, t in ORGANISMS])
+        session.execute(
+            insert(Platform),
+            [
+                {
+                    "accession": a,
+                    "title": title,
+                    "technology": Technology(tech),
+                    "manufacturer": "",
+                    "internal_name": None,
+                }
+                for a, title, tech, _organism in PLATFORMS
+            ],
+        )
+        per_experiment = [n_samples // n_experiments] * n_experiments
+        for i in range(n_samples - sum(per_experiment)):
+            per_experiment[i] += 1
+        sample_index = 0
+        experiments, samples, links = [], [], []
+        for index, size in enumerate(per_experiment):
+            processed = rng.randint(0, size)
+            row = _experiment_row(rng, index, size, processed)
+            platform = rng.randrange(len(PLATFORMS))
+            row["technology"] = PLATFORMS[platform][2]
+            experiments.append(row)
+            for k in range(size):
+                sample = _sample_row(rng, sample_index, row, platform=platform, processed=k < processed)
+                sample.pop("_accession")
+                samples.append(sample)
+                sample_index += 1
+                links.append({"experiment_id": index + 1, "sample_id": sample_index})
+            if len(samples) >= CHUNK or index == n_experiments - 1:
+                if experiments:
+                    session.execute(insert(Experiment), experiments)
+                session.execute(insert(Sample), samples)
+                session.execute(insert(experiment_sample), links)
+                experiments, samples, links = [], [], []
+    timings["insert_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    with db.session() as session:
+        reindex_all(session)
+    timings["index_s"] = time.perf_counter() - start
+    return timings
+
+
+# ---------------------------------------------------------------- server (child process)
+
+
+def app_factory() -> Any:
+    """The app for uvicorn workers: settings from GENEMILL_HOME, rate limit off (loopback load test)."""
+    from genemill.config import load_settings
+    from genemill.server import create_app
+
+    return create_app(load_settings(), rate_limit=None)
+
+
+def _serve(home: Path, port: int, workers: int) -> None:
+    import uvicorn
+
+    os.environ["GENEMILL_HOME"] = str(home)
+    uvicorn.run(
+        "api_load:app_factory",
+        factory=True,
+        app_dir=str(Path(__file__).parent),
+        host="127.0.0.1",
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+# ---------------------------------------------------------------- load (this process)
+
+
+def _search_url(rng: random.Random, n_experiments: int) -> str:
+    from urllib.parse import urlencode
+
+    roll = rng.random()
+    if roll < 0.05:
+        return "/v1/search/?" + urlencode({"search": f"GSE{FIRST_ACCESSION + rng.randrange(n_experiments)}"})
+    words = [rng.choice(TISSUES + CONDITIONS + COMPOUNDS)]
+    if rng.random() < 0.4:
+        words.append(rng.choice(CONDITIONS + TISSUES))
+    if rng.random() < 0.2:
+        words[0] = words[0][:3]
+    params: dict[str, str] = {"search": " ".join(words)}
+    if roll > 0.75:
+        params["organism"] = rng.choice(ORGANISMS)[0]
+    elif roll > 0.65:
+        params["technology"] = rng.choice(("MICROARRAY", "RNA-SEQ"))
+    return "/v1/search/?" + urlencode(params)
+
+
+def _experiment_url(rng: random.Random, n_experiments: int) -> str:
+    return f"/v1/experiments/GSE{FIRST_ACCESSION + rng.randrange(n_experiments)}/"
+
+
+async def _drive(base: str, urls: list[str], *, clients: int, max_seconds: float) -> dict[str, Any]:
+    import httpx
+
+    latencies: list[float] = []
+    failures: list[str] = []
+    queue = iter(urls)
+    deadline = time.perf_counter() + max_seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30.0) as client:
+
+        async def worker() -> None:
+            for url in queue:
+                if time.perf_counter() > deadline:
+                    return
+                start = time.perf_counter()
+                response = await client.get(url)
+                latencies.append(time.perf_counter() - start)
+                if response.status_code != 200:
+                    failures.append(f"{response.status_code} {url}")
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        wall = time.perf_counter() - start
+    return _summary(latencies, failures, wall)
+
+
+def _summary(latencies: list[float], failures: list[str], wall: float) -> dict[str, Any]:
+    ms = sorted(x * 1000 for x in latencies)
+
+    def pct(p: float) -> float:
+        return round(ms[min(len(ms) - 1, int(p * len(ms)))], 1)
+
+    return {
+        "requests": len(ms),
+        "errors": len(failures),
+        "error_examples": failures[:5],
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "max_ms": round(ms[-1], 1),
+        "mean_ms": round(statistics.fmean(ms), 1),
+        "throughput_rps": round(len(ms) / wall, 1),
+        "wall_s": round(wall, 1),
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(base: str, timeout: float = 60.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/static/genemill.css", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server at {base} did not answer within {timeout} s")
+
+
+def _prepare(home: Path, n_experiments: int, n_samples: int) -> dict[str, Any]:
+    from genemill.store.db import Database
+
+    marker = home / "generated-catalog.json"
+    wanted = {"experiments": n_experiments, "samples": n_samples, "generator": 1}
+    if marker.is_file() and json.loads(marker.read_text()).get("catalog") == wanted:
+        return json.loads(marker.read_text())
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "genemill.sqlite").unlink(missing_ok=True)
+    db = Database(f"sqlite:///{home / 'genemill.sqlite'}")
+    db.migrate()
+    timings = generate_catalog(db, n_experiments=n_experiments, n_samples=n_samples)
+    db.dispose()
+    info = {"catalog": wanted, "label": GENERATED, **timings}
+    marker.write_text(json.dumps(info))
+    return info
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, default=Path("/tmp/genemill-api-load"))
+    parser.add_argument("--experiments", type=int, default=50_000)
+    parser.add_argument("--samples", type=int, default=1_000_000)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--requests", type=int, default=4000, help="per phase")
+    parser.add_argument("--max-seconds", type=float, default=120.0, help="per phase")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        _serve(args.home, args.port, args.workers)
+        return
+    prepared = _prepare(args.home, args.experiments, args.samples)
+    print(
+        f"catalog ({GENERATED}): {args.experiments:,} experiments, {args.samples:,} samples; "
+        f"insert {prepared['insert_s']:.0f} s, index {prepared['index_s']:.0f} s"
+    )
+    port = _free_port()
+    command = [
+        sys.executable,
+        __file__,
+        "--serve",
+        "--home",
+        str(args.home),
+        "--port",
+        str(port),
+        "--workers",
+        str(args.workers),
+    ]
+    server = subprocess.Popen(command)
+    base = f"http://127.0.0.1:{port}"
+    results: dict[str, Any] = {"catalog": prepared, "clients": args.clients, "workers": args.workers}
+    try:
+        _wait_ready(base)
+        rng = random.Random(11)
+        for phase, make in (("search", _search_url), ("experiment", _experiment_url)):
+            warm = [make(rng, args.experiments) for _ in range(200)]
+            asyncio.run(_drive(base, warm, clients=args.clients, max_seconds=args.max_seconds))
+            urls = [make(rng, args.experiments) for _ in range(args.requests)]
+            results[phase] = asyncio.run(
+                _drive(base, urls, clients=args.clients, max_seconds=args.max_seconds)
+            )
+            r = results[phase]
+            print(
+                f"{phase:>10}: {r['requests']} requests, p50 {r['p50_ms']} ms, p90 {r['p90_ms']} ms, "
+                f"p99 {r['p99_ms']} ms, max {r['max_ms']} ms, {r['throughput_rps']} req/s, "
+                f"errors {r['errors']}"
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
