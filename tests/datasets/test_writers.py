@@ -193,11 +193,11 @@ def test_failed_write_leaves_no_partial_file(
     calls = {"n": 0}
     original = writers._format_rows
 
-    def failing(matrix, start):
+    def failing(arrow, start):
         calls["n"] += 1
         if calls["n"] == 5:
             raise OSError("disk full (simulated)")
-        return original(matrix, start)
+        return original(arrow, start)
 
     monkeypatch.setattr(writers, "_format_rows", failing)
     fresh = tmp_path / "new" / "dataset.zip"

@@ -40,6 +40,7 @@ import zipfile
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -98,26 +99,43 @@ def _header(matrix: GroupMatrix) -> bytes:
     return ("\t".join(["Gene", *matrix.samples]) + "\n").encode()
 
 
-def _format_rows(matrix: GroupMatrix, start: int) -> bytes:
+@dataclass(frozen=True)
+class _ArrowMatrix:
+    """The matrix as Arrow arrays over the same memory (zero-copy; NaN marked null, so written empty)."""
+
+    schema: pa.Schema
+    genes: pa.Array
+    columns: list[pa.Array]
+
+    @classmethod
+    def of(cls, matrix: GroupMatrix) -> _ArrowMatrix:
+        columns = []
+        for j in range(matrix.values.shape[1]):
+            values = matrix.values[:, j]
+            missing = np.isnan(values)
+            columns.append(pa.array(values, mask=missing) if missing.any() else pa.array(values))
+        schema = pa.schema([("Gene", pa.string())] + [(s, pa.float32()) for s in matrix.samples])
+        return cls(schema, pa.array(matrix.genes, pa.string()), columns)
+
+
+def _format_rows(arrow: _ArrowMatrix, start: int) -> bytes:
     """TSV text of genes ``start`` … ``start + 511`` (Arrow releases the GIL while formatting)."""
-    stop = start + _ROWS_PER_CHUNK
-    block = matrix.values[start:stop]
-    schema = pa.schema([("Gene", pa.string())] + [(s, pa.float32()) for s in matrix.samples])
-    arrays = [pa.array(matrix.genes[start:stop], pa.string())]
-    arrays += [pa.array(block[:, j], mask=np.isnan(block[:, j])) for j in range(block.shape[1])]
+    arrays = [arrow.genes.slice(start, _ROWS_PER_CHUNK)]
+    arrays += [column.slice(start, _ROWS_PER_CHUNK) for column in arrow.columns]
     sink = pa.BufferOutputStream()
-    pacsv.write_csv(pa.record_batch(arrays, schema=schema), sink, write_options=_CSV_OPTIONS)
+    pacsv.write_csv(pa.record_batch(arrays, schema=arrow.schema), sink, write_options=_CSV_OPTIONS)
     text: bytes = sink.getvalue().to_pybytes()
     return text
 
 
-def _write_matrix(fh: IO[bytes], matrix: GroupMatrix, *, ahead: int = 2) -> None:
+def _write_matrix(fh: IO[bytes], matrix: GroupMatrix, *, ahead: int = 1) -> None:
     """Stream the matrix as TSV: format chunk n + 1 in a worker thread while chunk n is deflated."""
     fh.write(_header(matrix))
+    arrow = _ArrowMatrix.of(matrix)
     pending: deque[Future[bytes]] = deque()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="genemill-tsv") as pool:
         for start in range(0, matrix.genes.shape[0], _ROWS_PER_CHUNK):
-            pending.append(pool.submit(_format_rows, matrix, start))
+            pending.append(pool.submit(_format_rows, arrow, start))
             if len(pending) > ahead:
                 fh.write(pending.popleft().result())
         while pending:
