@@ -24,7 +24,8 @@ Each side then runs in its own fresh process (peak memory = that process's VmHWM
   columns (NumPy ranks; refine.bio calls preprocessCore through rpy2), ``DataFrame.to_csv`` of the
   TSV, then zip it (``shutil.make_archive``, deflate level 6).
 
-Printed: wall time per phase, end-to-end wall time, peak memory, genes kept, and the ratios.
+Printed: wall time per phase, end-to-end wall time, peak memory, genes kept, and the ratios (of the
+median runs with ``--repeat N``; the sides alternate so that both see the same machine load).
 """
 
 from __future__ import annotations
@@ -267,6 +268,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--genes", type=int, default=20000)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per side (the median run is reported)")
     parser.add_argument("--side", choices=["genemill", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--experiments", default="", help=argparse.SUPPRESS)
@@ -282,9 +284,17 @@ def main() -> None:
         started = time.perf_counter()
         info = generate(folder, args.samples, args.genes)
         print(f"generated inputs in {time.perf_counter() - started:.1f} s under {folder}", flush=True)
-        genemill = _child("genemill", folder, info["experiments"])  # type: ignore[arg-type]
-        baseline = _child("baseline", folder, info["experiments"])  # type: ignore[arg-type]
-        _report(genemill, baseline, args)
+        runs: dict[str, list[dict[str, object]]] = {"genemill": [], "baseline": []}
+        for _ in range(args.repeat):  # alternate the sides so that both see the same machine load
+            for side in runs:
+                shutil.rmtree(folder / f"{side}_out", ignore_errors=True)
+                (folder / "baseline.zip").unlink(missing_ok=True)
+                runs[side].append(_child(side, folder, info["experiments"]))  # type: ignore[arg-type]
+        for side, results in runs.items():
+            totals = ", ".join(f"{float(r['total']):.1f}" for r in results)  # type: ignore[arg-type]
+            print(f"{side} end-to-end wall times (s): {totals}")
+        median = {side: sorted(r, key=lambda x: float(x["total"]))[len(r) // 2] for side, r in runs.items()}  # type: ignore[arg-type]
+        _report(median["genemill"], median["baseline"], args)
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)

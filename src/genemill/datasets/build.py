@@ -49,7 +49,7 @@ from genemill.datasets.normalize import (
     scale_rows,
 )
 from genemill.datasets.plan import DatasetPlan, PlannedGroup, PlannedSample
-from genemill.datasets.spec import JoinKind, Transform
+from genemill.datasets.spec import CollapseRule, JoinKind, Transform
 from genemill.datasets.targets import load_qn_target
 from genemill.datasets.values import (
     FileGenes,
@@ -144,7 +144,7 @@ def _annotate(universe: pa.Array, file_genes: dict[Path, FileGenes], attribute: 
     return out
 
 
-def _read_group(group: PlannedGroup, spec_collapse: Any, progress: Progress) -> _Assembly:
+def _read_group(group: PlannedGroup, collapse: CollapseRule, progress: Progress) -> _Assembly:
     by_file = _files(group)
     file_genes = {path: read_file_genes(path) for path in by_file}
     universe = sorted_unique(pa.chunked_array([g.genes for g in file_genes.values()], pa.string()))
@@ -160,7 +160,7 @@ def _read_group(group: PlannedGroup, spec_collapse: Any, progress: Progress) -> 
                 genes,
                 [group.samples[c].accession for c in chunk],
                 scalings=[group.samples[c].scaling for c in chunk],
-                collapse=spec_collapse,
+                collapse=collapse,
             )
             for j, column in enumerate(chunk):
                 matrix[rows, column] = block[:, j]
