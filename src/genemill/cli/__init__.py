@@ -55,12 +55,14 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 
 def _register() -> None:
-    from genemill.cli import db, process, survey
+    from genemill.cli import db, process, rnaseq, survey
 
     app.add_typer(db.app, name="db")
     survey.register(app)
     app.command("process")(process.process_command)
     app.command("import-cel")(process.import_cel_command)
+    app.command("import-fastq")(rnaseq.import_fastq_command)
+    app.command("import-quant")(rnaseq.import_quant_command)
 
 
 def main() -> None:

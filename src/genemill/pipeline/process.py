@@ -1,7 +1,8 @@
 """Process an experiment's samples with the right pipeline, one durable job per experiment.
 
 Routing per sample: raw Affymetrix CEL files on disk -> the Affymetrix pipeline (RMA across the
-experiment's arrays of one platform, or MAS5 per array); otherwise the submitter's processed table
+experiment's arrays of one platform, or MAS5 per array); FASTQ or quant.sf files on disk -> Salmon
+and tximport (per experiment); otherwise the submitter's processed table
 when the series carries one -> the submitter pipeline, flagged ``submitter``; otherwise the sample is
 marked unprocessable with the reason. A failing sample never stops the others.
 """
@@ -15,6 +16,7 @@ from genemill.config import Settings
 from genemill.pipeline.executors import Executor, InlineExecutor
 from genemill.pipeline.ingest import refresh_counts
 from genemill.pipeline.jobs import JobKind, RunSummary, enqueue, run_jobs
+from genemill.pipeline.rnaseq_process import has_rnaseq_files
 from genemill.pipeline.submitter import process_submitter
 from genemill.store import queries
 from genemill.store.db import Database
@@ -48,7 +50,8 @@ def process_experiment(
         experiment = queries.get_experiment(session, accession)
         report = ProcessReport(accession=experiment.accession)
         raw = [s for s in experiment.samples if _local_cels(s)]
-        rest = [s for s in experiment.samples if not _local_cels(s)]
+        rnaseq = [s for s in experiment.samples if not _local_cels(s) and has_rnaseq_files(s)]
+        rest = [s for s in experiment.samples if not _local_cels(s) and not has_rnaseq_files(s)]
         if raw:
             from genemill.pipeline.affymetrix import process_affymetrix
 
@@ -56,6 +59,13 @@ def process_experiment(
             report.processed.update(dict.fromkeys(affy.processed, f"affymetrix-{method}"))
             report.refused.update(affy.refused)
             report.details["affymetrix"] = affy.details
+        if rnaseq:
+            from genemill.pipeline.rnaseq_process import process_rnaseq
+
+            rna = process_rnaseq(settings, session, experiment, rnaseq)
+            report.processed.update(rna.processors)
+            report.refused.update(rna.refused)
+            report.details["rnaseq"] = rna.details
         if rest:
             outcome = process_submitter(settings, session, experiment, rest)
             report.processed.update(dict.fromkeys(outcome.processed, "submitter"))
