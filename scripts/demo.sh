@@ -17,5 +17,9 @@ echo "==> processing your own CEL files: two real HG-Focus arrays with their CDF
 $GM import-cel --title "HG-Focus example arrays (Affymetrix Fusion SDK sample data)" \
     --organism "Homo sapiens" --cdf data/affy-hg-focus/HG-Focus.CDF.gz \
     data/affy-hg-focus/HG-Focus-1-121502.calvin.CEL.gz data/affy-hg-focus/HG-Focus-2-121502.calvin.CEL.gz
+echo "==> RNA-seq: six real zebrafish Salmon quant.sf files (refine.bio's SRP095529 fixtures) -> tximport"
+$GM import-quant --title "Zebrafish SRP095529 Salmon quantifications (refine.bio test files)" \
+    --organism "Danio rerio" --tx2gene data/rnaseq-refinebio-SRP095529/genes_to_transcripts.txt.gz \
+    data/rnaseq-refinebio-SRP095529/*.quant.sf.gz
 $GM list
 $GM show GSE781
