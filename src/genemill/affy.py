@@ -39,14 +39,17 @@ if TYPE_CHECKING:
 
 __all__ = ["read_cdf", "read_cel", "rma", "sample_name"]
 
-# CLDR root collation order of the ASCII punctuation and symbols, then digits; letters follow.
-_ORDER = " _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$0123456789"
-_PRIMARY = str.maketrans(
-    {char: chr(0x20 + k) for k, char in enumerate(_ORDER)}
-    | {chr(c): chr(0x100 + c - 0x61) for c in range(0x61, 0x7B)}
-    | {chr(c): chr(0x100 + c - 0x41) for c in range(0x41, 0x5B)}
-)
-_TERTIARY = str.maketrans({chr(c): "1" for c in range(0x41, 0x5B)} | {chr(c): "0" for c in range(0x61, 0x7B)})
+# CLDR root collation order of the ASCII punctuation and symbols, then digits; letters follow
+# (case-insensitive first, lower case before upper case to break ties). Byte tables: other ASCII
+# characters sort after letters, in code order.
+_ORDER = b" _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$0123456789"
+_PRIMARY_TABLE = bytearray(range(0x80, 0x100)) + bytearray(0x80)
+for _k, _char in enumerate(_ORDER):
+    _PRIMARY_TABLE[_char] = 1 + _k
+for _k in range(26):
+    _PRIMARY_TABLE[0x41 + _k] = _PRIMARY_TABLE[0x61 + _k] = 0x40 + _k
+_PRIMARY = bytes(_PRIMARY_TABLE)
+_TERTIARY = bytes(1 if 0x41 <= c <= 0x5A else 0 for c in range(256))
 
 
 def read_cel(path: str | Path) -> CelFile:
@@ -161,9 +164,12 @@ def _strip_suffixes(name: str, suffixes: tuple[str, ...]) -> str:
     return name
 
 
-def _collation_key(name: str) -> tuple[str, str]:
+def _collation_key(name: str) -> tuple[bytes, bytes]:
     """Sort key of ICU's root collation for ASCII names: primary weights, then lower before upper."""
-    return name.translate(_PRIMARY), name.translate(_TERTIARY)
+    if not name.isascii():  # not seen in probe-set ids: after the ASCII ones, in code-point order
+        return b"\xff\xff" + name.encode("utf-8"), b""
+    raw = name.encode("ascii")
+    return raw.translate(_PRIMARY), raw.translate(_TERTIARY)
 
 
 def _atomic_save(layout: CdfLayout, target: Path) -> None:

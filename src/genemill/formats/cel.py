@@ -73,7 +73,11 @@ class CelFile:
     """One scanned array.
 
     ``intensities``, ``stdev`` and ``npixels`` have shape ``(rows * cols,)`` in cell-index order
-    ``x + y * cols``; ``masks`` and ``outliers`` are cell indices.
+    ``x + y * cols``; ``masks`` and ``outliers`` are cell indices. ``intensities`` is a contiguous
+    array: float64 for text v3 (the decimals written), float32 for binary files (the values
+    stored). ``stdev`` and ``npixels`` of binary files are read-only views into the file's bytes
+    (big-endian for Calvin). ``header`` holds the ``[CEL]``/``[HEADER]`` keys (v3, v4) or the
+    Calvin parameters, parents' included, values as text.
     """
 
     path: str
