@@ -24,8 +24,9 @@ from genemill.store.models import (
     Sample,
     Technology,
 )
+from genemill.store.search_index import reindex_experiment
 
-__all__ = ["parse_date", "refresh_counts", "source_url_for", "store_experiment"]
+__all__ = ["finish_experiment", "parse_date", "refresh_counts", "source_url_for", "store_experiment"]
 
 _RAW_SUFFIXES = (".cel", ".cel.gz", ".fastq", ".fastq.gz", ".fq.gz", ".sra")
 
@@ -218,6 +219,13 @@ def refresh_counts(experiment: Experiment) -> None:
     )
 
 
+def finish_experiment(session: Session, experiment: Experiment) -> None:
+    """Refresh the cached counts and the search index after samples were added or processed."""
+    refresh_counts(experiment)
+    session.flush()
+    reindex_experiment(session, experiment)
+
+
 def store_experiment(
     session: Session, metadata: ExperimentMetadata, *, metadata_sha256: str = ""
 ) -> Experiment:
@@ -249,6 +257,5 @@ def store_experiment(
         _upsert_sample(session, record, source=metadata.source, platforms=platforms)
         for record in metadata.samples
     ]
-    refresh_counts(experiment)
-    session.flush()
+    finish_experiment(session, experiment)
     return experiment

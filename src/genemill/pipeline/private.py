@@ -11,7 +11,7 @@ from genemill import affy
 from genemill.config import Settings
 from genemill.errors import InputError
 from genemill.pipeline.affymetrix import install_cdf
-from genemill.pipeline.ingest import refresh_counts
+from genemill.pipeline.ingest import finish_experiment
 from genemill.store.db import Database
 from genemill.store.files import FileStore
 from genemill.store.models import Experiment, Organism, OriginalFile, Sample, Technology
@@ -91,5 +91,5 @@ def create_cel_experiment(
                 )
             samples.append(sample)
         experiment.samples = samples
-        refresh_counts(experiment)
+        finish_experiment(session, experiment)
     return accession

@@ -14,7 +14,7 @@ from typing import Any
 
 from genemill.config import Settings
 from genemill.pipeline.executors import Executor, InlineExecutor
-from genemill.pipeline.ingest import refresh_counts
+from genemill.pipeline.ingest import finish_experiment
 from genemill.pipeline.jobs import JobKind, RunSummary, enqueue, run_jobs
 from genemill.pipeline.rnaseq_process import has_rnaseq_files
 from genemill.pipeline.submitter import process_submitter
@@ -76,7 +76,7 @@ def process_experiment(
                 reason = "no raw files on disk and no submitter-processed table"
                 mark_unprocessable(sample, reason)
                 report.refused[sample.accession] = reason
-        refresh_counts(experiment)
+        finish_experiment(session, experiment)
     return report
 
 

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from genemill.config import Settings
 from genemill.errors import InputError, SalmonFormatError
 from genemill.formats.salmon import read_quant
-from genemill.pipeline.ingest import refresh_counts
+from genemill.pipeline.ingest import finish_experiment
 from genemill.pipeline.private import private_accession
 from genemill.pipeline.rnaseq_process import (
     FASTQ_KIND,
@@ -244,7 +244,7 @@ def create_fastq_experiment(
             _set_files(sample, files)
             samples.append(sample)
         experiment.samples = samples
-        refresh_counts(experiment)
+        finish_experiment(session, experiment)
     return accession
 
 
@@ -333,7 +333,7 @@ def create_quant_experiment(
             _set_files(sample, files)
             samples.append(sample)
         experiment.samples = samples
-        refresh_counts(experiment)
+        finish_experiment(session, experiment)
     return accession
 
 
@@ -361,5 +361,5 @@ def process_rnaseq_experiment(
             threads=threads,
             progress=progress,
         )
-        refresh_counts(experiment)
+        finish_experiment(session, experiment)
     return outcome
