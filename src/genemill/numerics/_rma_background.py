@@ -142,6 +142,6 @@ def argsort_single(column: NDArray[np.float32]) -> tuple[NDArray[np.int64], NDAr
     keys <<= np.uint64(32)
     keys |= np.arange(column.size, dtype=np.uint64)
     keys.sort()
-    index = (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    keys >>= np.uint64(32)
-    return index, keys.astype(np.uint32).view(np.float32).astype(np.float64)
+    halves = keys.view(np.uint32)  # little-endian: (position, float bits) pairs
+    low, high = (0, 1) if np.little_endian else (1, 0)
+    return halves[low::2].astype(np.int64), halves[high::2].view(np.float32).astype(np.float64)
