@@ -123,10 +123,10 @@ def quantile_normalize_columns(
             order = observed[np.argsort(column[observed])]
         else:
             order = np.argsort(column)
-        result = np.full(rows, np.nan, dtype=np.float32)
+        if order.size < rows:
+            out[:, j] = np.nan
         if order.size:
-            result[order] = _column_values(column[order], table)
-        out[:, j] = result
+            out[order, j] = _column_values(column[order], table)
     return out
 
 

@@ -168,23 +168,36 @@ def read_values(
     scalings: list[ValueScaling],
     collapse: CollapseRule,
 ) -> npt.NDArray[np.float32]:
-    """Values of ``samples`` (genes × samples, float32, Fortran order) aligned to ``genes.genes``."""
+    """Values of ``samples`` (genes × samples, float32, Fortran order) aligned to ``genes.genes``.
+
+    Rows of genes that occur once are copied straight into place; only the few rows of duplicated
+    genes go through the collapse rule.
+    """
     try:
         table = pq.read_table(path, columns=samples)
     except (OSError, pa.ArrowInvalid, KeyError) as exc:
         msg = f"{path}: cannot read sample columns {samples[:3]}… ({exc})"
         raise StoreError(msg) from exc
-    kept = genes.row_gene >= 0
-    block = np.empty((int(np.count_nonzero(kept)), len(samples)), dtype=np.float32, order="F")
+    rows = np.flatnonzero(genes.row_gene >= 0)
+    targets = genes.row_gene[rows]
+    single = np.bincount(targets, minlength=genes.n_genes)[targets] == 1
+    out = np.empty((genes.n_genes, len(samples)), dtype=np.float32, order="F")
+    repeated = np.empty((int(np.count_nonzero(~single)), len(samples)), dtype=np.float32, order="F")
     for j, (name, scaling) in enumerate(zip(samples, scalings, strict=True)):
         column = table.column(name).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-        block[:, j] = _scaled(column[kept], scaling)
+        scaled = _scaled(column[rows], scaling)
+        out[targets[single], j] = scaled[single]
+        repeated[:, j] = scaled[~single]
     del table
-    if not genes.has_duplicates:
-        out = np.empty((genes.n_genes, len(samples)), dtype=np.float32, order="F")
-        out[genes.row_gene[kept]] = block
-        return out
-    return _collapse(block, genes.row_gene[kept], genes.n_genes, rule=collapse)
+    if repeated.shape[0]:
+        genes_of_repeats = targets[~single]
+        collapsed = (
+            pd.DataFrame(repeated, copy=False)
+            .groupby(genes_of_repeats, sort=True)
+            .agg(_PANDAS_RULE[collapse])
+        )
+        out[collapsed.index.to_numpy()] = collapsed.to_numpy(dtype=np.float32)
+    return out
 
 
 _PANDAS_RULE: dict[CollapseRule, Any] = {
@@ -193,13 +206,3 @@ _PANDAS_RULE: dict[CollapseRule, Any] = {
     CollapseRule.MAX: "max",
     CollapseRule.FIRST: "first",
 }
-
-
-def _collapse(
-    block: npt.NDArray[np.float32], row_gene: npt.NDArray[np.int64], n_genes: int, *, rule: CollapseRule
-) -> npt.NDArray[np.float32]:
-    frame = pd.DataFrame(block, copy=False)
-    grouped = frame.groupby(row_gene, sort=True).agg(_PANDAS_RULE[rule])
-    out = np.full((n_genes, block.shape[1]), np.nan, dtype=np.float32, order="F")
-    out[grouped.index.to_numpy()] = grouped.to_numpy(dtype=np.float32)
-    return out
