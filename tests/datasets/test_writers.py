@@ -248,3 +248,26 @@ def test_a_failed_format_removes_the_build_s_other_files(
     with stocked.db.session() as session, pytest.raises(OSError, match="h5py exploded"):
         build_dataset(session, spec, outputs=outputs)
     assert not (tmp_path / "d.zip").exists() and not (tmp_path / "d.h5ad").exists()
+
+
+def test_a_sample_in_two_experiments_is_in_both_matrices(sqlite_lab: Lab, tmp_path: Path) -> None:
+    """CONSTRUCTED: GSM2 belongs to GSE1 and to GSE2 (as GEO SuperSeries samples do)."""
+    sqlite_lab.add("GSE1", constructed({"GSM1": [1, 2], "GSM2": [3, 4]}, ["ENSG1", "ENSG2"]))
+    sqlite_lab.add("GSE2", constructed({"GSM3": [5, 6]}, ["ENSG1", "ENSG2"]))
+    with sqlite_lab.db.session() as session:
+        from genemill.store.models import Experiment, Sample
+
+        gse2 = session.query(Experiment).filter_by(accession="GSE2").one()
+        gse2.samples.append(session.query(Sample).filter_by(accession="GSM2").one())
+    built = _built(sqlite_lab, data={"GSE1": ["ALL"], "GSE2": ["ALL"]}, quantile_normalize=False)
+    assert [m.samples for m in built.matrices] == [("GSM1", "GSM2"), ("GSM2", "GSM3")]
+    path = tmp_path / "d.zip"
+    writers.write_tsv_zip(built, path)
+    archive = zipfile.ZipFile(path)
+    rows = pd.read_csv(io.BytesIO(archive.read("GSE2/metadata_GSE2.tsv")), sep="\t", dtype=str)
+    assert rows[["refinebio_accession_code", "experiment_accession"]].values.tolist() == [
+        ["GSM2", "GSE2"],
+        ["GSM3", "GSE2"],
+    ]
+    meta = json.loads(archive.read("aggregated_metadata.json"))
+    assert meta["samples"]["GSM2"]["genemill_matrices"] == ["GSE1", "GSE2"]

@@ -99,9 +99,11 @@ class BuiltDataset:
     exclusions: tuple[Exclusion, ...]
     created_at: dt.datetime
 
-    def planned(self, accession: str) -> PlannedSample | None:
-        """The planned sample with this accession (first group holding it)."""
+    def planned(self, accession: str, *, key: str | None = None) -> PlannedSample | None:
+        """The planned sample with this accession in group ``key`` (default: the first holding it)."""
         for group in self.plan.groups:
+            if key is not None and group.key != key:
+                continue
             for sample in group.samples:
                 if sample.accession == accession:
                     return sample

@@ -145,7 +145,7 @@ def _write_matrix(fh: IO[bytes], matrix: GroupMatrix, *, ahead: int = 1) -> None
 def _metadata_rows(built: BuiltDataset, matrix: GroupMatrix) -> list[dict[str, Any]]:
     rows = []
     for accession in matrix.samples:
-        planned = built.planned(accession)
+        planned = built.planned(accession, key=matrix.key)
         if planned is not None:
             extra = {"experiment_accession": planned.experiment, "genemill_value_type": planned.value_type}
             rows.append({**planned.metadata, **extra, **planned.submitter_fields})
