@@ -209,6 +209,7 @@ def _print_outcome(files: list[dict[str, Any]], summary: dict[str, Any]) -> None
 @app.command("build")
 def build_command(
     ctx: typer.Context,
+    *,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file (several formats: its stem).")],
     experiments: ExperimentOpt = None,
     samples: SamplesOpt = None,
@@ -238,6 +239,7 @@ def build_command(
 @app.command("create")
 def create_command(
     ctx: typer.Context,
+    *,
     experiments: ExperimentOpt = None,
     samples: SamplesOpt = None,
     spec_file: SpecOpt = None,
@@ -306,6 +308,7 @@ def download_command(
     ctx: typer.Context,
     dataset_id: Annotated[str, typer.Argument(help="Dataset id.")],
     dest: Annotated[Path, typer.Argument(help="Where to copy the file.")],
+    *,
     fmt: Annotated[FormatChoice | None, typer.Option("--format", "-f", help="Which file.")] = None,
 ) -> None:
     """Copy a finished dataset file (its sha256 checked first) to DEST."""
