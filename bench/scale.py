@@ -1,0 +1,230 @@
+"""Scale-out benchmark on GENERATED HG-U133 Plus 2.0-sized arrays (1164 x 1164 cells): nothing here is real.
+
+1. **Per-sample MAS5 through the job queue on Dask**: ``--arrays`` GENERATED CELs (made by
+   ``bench/generate_affy.py``) are imported as one private experiment, then processed with
+   ``genemill.pipeline.sample_jobs.process_samples`` (one durable job per array, SQLite or the
+   ``--database-url`` queue) on a ``distributed.LocalCluster`` of 1, then 2 worker processes
+   (one thread each, ``MEMORY`` resource 4096 MB each). Prints arrays/s, the speed-up over one
+   worker and the peak RSS of each worker process (sampled every 0.1 s with psutil, else /proc).
+   Workers import genemill before the clock starts; every run processes all arrays (``force``). Also
+   prints the workers' CPU seconds per array and their CPU share (CPU seconds / (wall x
+   workers)), which shows when other load on the machine, not genemill, limited the speed-up.
+2. **Bounded-memory RMA** (``--rma-arrays K``, 0 to skip): in fresh subprocesses, in-memory
+   ``numerics.rma.rma`` vs ``numerics.rma_chunked.rma_chunked`` (memmap scratch, 4 arrays per
+   chunk) on K GENERATED arrays; prints wall time, peak RSS (``ru_maxrss``) and max |difference|.
+
+    python bench/scale.py --arrays 200 --workers 1 2 --rma-arrays 40 --out /tmp/genemill-bench-scale
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import generate_affy  # bench/generate_affy.py: the GENERATED CDF + CEL writer
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (psutil, else /proc/<pid>/stat)."""
+    try:
+        import psutil
+
+        times = psutil.Process(pid).cpu_times()
+        return float(times.user + times.system)
+    except ImportError:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        import psutil
+
+        return psutil.Process(pid).memory_info().rss / 2**20
+    except ImportError:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class _Sampler(threading.Thread):
+    """Sample the RSS of the given worker processes every 0.1 s; keep the peak of each."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        super().__init__(daemon=True)
+        self.pids, self.peak = pids, dict.fromkeys(pids, 0.0)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.1):
+            for name, pid in self.pids.items():
+                try:
+                    self.peak[name] = max(self.peak[name], _rss_mb(pid))
+                except (OSError, ProcessLookupError):
+                    continue
+
+
+def _warm() -> int:
+    import importlib
+
+    for module in ("genemill.pipeline.sample_jobs", "genemill.pipeline.affymetrix", "genemill.numerics.mas5"):
+        importlib.import_module(module)
+    return os.getpid()
+
+
+def _run(settings, db, accession: str, n_workers: int, *, force: bool) -> dict:
+    from distributed import Client, LocalCluster
+
+    from genemill.pipeline.dask_executor import DaskExecutor
+    from genemill.pipeline.sample_jobs import process_samples
+
+    settings = settings.model_copy(update={"workers": 2 * n_workers})
+    with LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        resources={"MEMORY": 4096},
+    ) as cluster:
+        with Client(cluster) as client:
+            pids = client.run(_warm)
+        sampler = _Sampler(pids)
+        sampler.start()
+        executor = DaskExecutor(cluster=cluster, db=db)
+        cpu_before = sum(_cpu_seconds(pid) for pid in pids.values())
+        started = time.perf_counter()
+        report = process_samples(settings, db, accession, method="mas5", executor=executor, force=force)
+        seconds = time.perf_counter() - started
+        cpu = sum(_cpu_seconds(pid) for pid in pids.values()) - cpu_before
+        executor.shutdown()
+        sampler.stop.set()
+        sampler.join()
+    return {
+        "workers": n_workers,
+        "seconds": seconds,
+        "processed": len(report.processed),
+        "refused": len(report.refused),
+        "peak_rss_mb": sorted(sampler.peak.values()),
+        "worker_cpu_s_per_array": cpu / max(1, len(report.processed)),
+        "worker_cpu_share": cpu / (seconds * n_workers),
+        "load_average": os.getloadavg(),
+    }
+
+
+def scale(args: argparse.Namespace) -> None:
+    from genemill.config import Settings
+    from genemill.pipeline.private import create_cel_experiment
+    from genemill.store.db import Database
+
+    started = time.perf_counter()
+    cdf, cels = generate_affy.generate(args.out / "affy", args.arrays)
+    took = time.perf_counter() - started
+    print(f"GENERATED data: {len(cels)} CELs + CDF in {args.out / 'affy'} ({took:.0f} s)")
+    home = args.out / "home"  # the benchmark's own scratch home: started afresh
+    shutil.rmtree(home, ignore_errors=True)
+    settings = Settings(home=home, database_url=args.database_url)
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    started = time.perf_counter()
+    accession = create_cel_experiment(settings, db, cels, title="GENERATED Plus2-sized arrays", cdf=cdf)
+    print(f"imported as {accession} in {time.perf_counter() - started:.0f} s (copies + sha256 + CDF cache)")
+    rows = []
+    for n_workers in args.workers:
+        row = _run(settings, db, accession, n_workers, force=True)
+        row["arrays_per_s"] = row["processed"] / row["seconds"]
+        rows.append(row)
+        print(json.dumps(row))
+    base = rows[0]["arrays_per_s"]
+    print(
+        f"\n{'workers':>7} {'seconds':>8} {'arrays/s':>9} {'speed-up':>9} {'CPU s/array':>12} "
+        f"{'CPU share':>10}  peak RSS per worker (MB)"
+    )
+    for row in rows:
+        peaks = ", ".join(f"{p:.0f}" for p in row["peak_rss_mb"])
+        print(
+            f"{row['workers']:>7} {row['seconds']:>8.1f} {row['arrays_per_s']:>9.3f} "
+            f"{row['arrays_per_s'] / base:>8.2f}x {row['worker_cpu_s_per_array']:>12.2f} "
+            f"{row['worker_cpu_share']:>10.2f}  {peaks}"
+        )
+    print("CPU share = worker CPU seconds / (wall seconds x workers): below 1 means the workers waited")
+    print(f"load average at the end: {os.getloadavg()}; CPUs: {os.cpu_count()}")
+    db.dispose()
+
+
+CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+import numpy as np
+from genemill import affy
+from genemill.numerics.rma import rma
+from genemill.numerics.rma_chunked import rma_chunked
+
+mode, cdf, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+cels = sys.argv[4:]
+layout = affy.read_cdf(cdf, cache_dir=out / "cdf-cache")
+def load(start, stop):
+    return np.column_stack([affy.read_cel(p).intensities[layout.pm_index] for p in cels[start:stop]])
+started = time.perf_counter()
+if mode == "memory":
+    result = rma(load(0, len(cels)), layout.offsets, workers=1, overwrite_input=True)
+else:
+    scratch = np.memmap(out / "scratch.f64", dtype=np.float64, mode="w+", order="F",
+                        shape=(layout.pm_index.size, len(cels)))
+    result = rma_chunked(load, layout.offsets, n_arrays=len(cels), scratch=scratch, chunk_arrays=4)
+seconds = time.perf_counter() - started
+np.save(out / f"{mode}.npy", result)
+print(json.dumps({"mode": mode, "seconds": seconds,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def rma_memory(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    cdf, cels = generate_affy.generate(args.out / "affy", args.rma_arrays)
+    work = args.out / "rma"
+    work.mkdir(parents=True, exist_ok=True)
+    script = work / "child.py"
+    script.write_text(CHILD)
+    for mode in ("memory", "chunked"):
+        done = subprocess.run(
+            [sys.executable, str(script), mode, str(cdf), str(work), *map(str, cels)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        print(f"RMA of {len(cels)} GENERATED arrays: {done.stdout.strip()}")
+    diff = np.nanmax(np.abs(np.load(work / "memory.npy") - np.load(work / "chunked.npy")))
+    print(f"max |in-memory - chunked| = {diff:.2e}")
+    (work / "scratch.f64").unlink(missing_ok=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arrays", type=int, default=200)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rma-arrays", type=int, default=0)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--out", type=Path, default=Path("/tmp/genemill-bench-scale"))
+    args = parser.parse_args()
+    print(f"bench/scale.py: GENERATED data only; {os.cpu_count()} CPUs, load {os.getloadavg()}")
+    if args.arrays:
+        scale(args)
+    if args.rma_arrays:
+        rma_memory(args)
+    print(f"this process: peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
