@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
-__all__ = ["read_cdf", "read_cel", "rma", "sample_name"]
+__all__ = ["check_platform", "mas5", "read_cdf", "read_cel", "rma", "sample_name"]
 
 # CLDR root collation order of the ASCII punctuation and symbols, then digits; letters follow
 # (case-insensitive first, lower case before upper case to break ties). Byte tables: other ASCII
@@ -122,7 +122,7 @@ def _pm_matrix(
     def load(j: int) -> None:
         path = Path(cel_paths[j])
         cel = parse_cel(path.read_bytes(), name=str(path))
-        _check_platform(cel, layout, cdf_label=cdf_label)
+        check_platform(cel, layout, cdf_label=cdf_label)
         pm[:, j] = cel.intensities[layout.pm_index]
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -140,7 +140,8 @@ def _is_text_cel(path: Path) -> bool:
     return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[CEL]")
 
 
-def _check_platform(cel: CelFile, layout: CdfLayout, *, cdf_label: str) -> None:
+def check_platform(cel: CelFile, layout: CdfLayout, *, cdf_label: str) -> None:
+    """Raise UnsupportedPlatformError naming both files unless ``cel`` fits ``layout``."""
     known = {_normalize(name) for name in (layout.chip_type, *layout.aliases) if name}
     same_size = (cel.rows, cel.cols) == (layout.rows, layout.cols)
     if same_size and (not cel.chip_type or not known or _normalize(cel.chip_type) in known):
@@ -204,7 +205,7 @@ def mas5(cel_paths: Sequence[str | Path], *, cdf: str | Path | CdfLayout) -> pd.
     signal = np.empty((offsets.size - 1, len(names)))
     for j, path in enumerate(cel_paths):
         cel = read_cel(path)
-        _check_platform(cel, layout, cdf_label=cdf_label)
+        check_platform(cel, layout, cdf_label=cdf_label)
         result = mas5_arrays(
             cel.intensities,
             layout.pm_index,

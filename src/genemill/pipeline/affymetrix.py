@@ -100,7 +100,7 @@ def _check_cels(settings: Settings, samples: list[Sample], outcome: AffyOutcome)
         try:
             cel = affy.read_cel(path)
             layout = _find_cdf(settings, cel.chip_type)
-            affy._check_platform(cel, layout, cdf_label=layout.chip_type)
+            affy.check_platform(cel, layout, cdf_label=layout.chip_type)
         except (InputError, NotFoundError, OSError) as exc:
             name = _cel_name(sample)
             reason = f"{name}: " + str(exc).replace(f"{path}: ", "").replace(str(path), name)
