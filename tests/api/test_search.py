@@ -161,3 +161,26 @@ def test_gse781_is_found_by_keyword_and_alternate_accession(gse781_client) -> No
     assert renal["results"][0]["num_downloadable_samples"] == 34
     alternate = gse781_client.get("/v1/search/", params={"search": "E-GEOD-781"}).json()
     assert alternate["results"][0]["is_exact_match"] is True
+
+
+def test_search_cache_hits_until_the_index_changes(db, client) -> None:
+    from genemill.store.search import SearchCache
+
+    cache = SearchCache(size=8, ttl=600)
+    query = SearchQuery(text="liver")
+    with db.session() as session:
+        first = cache.search(session, query)
+        again = cache.search(session, query)
+    assert again is first and (cache.hits, cache.misses) == (1, 1)
+    with db.session() as session:
+        experiment = session.scalar(select(Experiment).where(Experiment.accession == "GSE9002"))
+        experiment.title = "Spleen only"
+        reindex_experiment(session, experiment)
+    with db.session() as session:
+        fresh = cache.search(session, query)
+    assert fresh is not first and cache.misses == 2
+    assert [r["title"] for r in fresh.results] == ["Spleen only"]  # "liver" is still in its description
+    disabled = SearchCache(size=0)
+    with db.session() as session:
+        assert disabled.search(session, query).count == 1
+    assert disabled.hits == disabled.misses == 0

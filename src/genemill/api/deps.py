@@ -8,11 +8,14 @@
 * ``LimitDep`` / ``OffsetDep``: refine.bio's pagination (default 25, at most 1000).
 * ``reject_unknown_params``: a router dependency answering 400 to query parameters the route does
   not declare (refine.bio's ``InvalidFilters``), so a typo never silently returns everything.
+
+Dependencies that do no I/O are ``async def``: FastAPI runs sync dependencies in a thread pool,
+and the hop costs more than the work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Query, Request
@@ -43,20 +46,20 @@ MAX_LIMIT = 1000
 MAX_OFFSET = 1_000_000_000
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """A session on the app's database for the duration of the handler."""
     db: Database = request.app.state.db
     with db.session() as session:
         yield session
 
 
-def get_search_cache(request: Request) -> SearchCache:
+async def get_search_cache(request: Request) -> SearchCache:
     """The app's search-result cache."""
     cache: SearchCache = request.app.state.search_cache
     return cache
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The Settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
@@ -78,7 +81,7 @@ def token_required_message() -> str:
     )
 
 
-def require_token(token: Annotated[ApiToken | None, Depends(get_token)]) -> ApiToken:
+async def require_token(token: Annotated[ApiToken | None, Depends(get_token)]) -> ApiToken:
     """Refuse the request (403) unless an activated token was sent."""
     if token is None:
         raise HTTPException(status_code=403, detail=token_required_message())
@@ -107,7 +110,7 @@ def _declared_query_names(dependant: Any) -> set[str]:
 _DECLARED: dict[int, frozenset[str]] = {}
 
 
-def reject_unknown_params(request: Request) -> None:
+async def reject_unknown_params(request: Request) -> None:
     """InputError (400) naming query parameters the matched route does not declare."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)

@@ -205,7 +205,7 @@ def _order_key(ordering: str) -> list[Any]:
         "is_processed": Sample.processing_state == ProcessingState.PROCESSED,
         "platform": Sample.platform_id,
     }
-    column = columns.get(name, getattr(Sample, name, None))
+    column = columns[name] if name in columns else getattr(Sample, name)
     key = column.desc().nulls_last() if descending else column.asc().nulls_last()
     return [key, Sample.accession]
 

@@ -71,10 +71,13 @@ def search(session: Session, query: SearchQuery) -> SearchResult:
     check_query(query)
     terms = parse_terms(session, query.text)
     match = text_match(session, terms)
+    membership = text_match(session, terms, scored=False)
     samples: dict[str, dict[str, int]] = {facet: {} for facet in FACETS}
     experiments: dict[str, dict[str, int]] = {facet: {} for facet in FACETS}
     count = 0
-    for facet, value, downloadable, n_experiments in session.execute(counts_statement(query, terms, match)):
+    for facet, value, downloadable, n_experiments in session.execute(
+        counts_statement(query, terms, membership)
+    ):
         if facet == "":
             count = int(downloadable)
             continue
@@ -100,7 +103,7 @@ def _sorted(
     }
 
 
-def summary_dict(row: Mapping[str, Any], *, scored: bool = True) -> dict[str, Any]:
+def summary_dict(row: Mapping[Any, Any], *, scored: bool = True) -> dict[str, Any]:
     """An experiment as a search result, with the anchor's field names (no samples)."""
     published = row["source_first_published"]
     score = row["score"] if scored else None

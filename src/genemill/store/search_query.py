@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    CTE,
     Float,
     Select,
     String,
@@ -178,8 +177,11 @@ def _pg_query(words: list[str]) -> str:
     return " & ".join(f"{w}:*" if len(w) >= 3 else w for w in words)
 
 
-def text_match(session: Session, terms: Terms) -> Any:
-    """Subquery (experiment_id, score) of text matches plus the pinned accession, or None."""
+def text_match(session: Session, terms: Terms, *, scored: bool = True) -> Any:
+    """Subquery (experiment_id, score) of text matches plus the pinned accession, or None.
+
+    ``scored=False`` skips the relevance computation (score 0) where only membership counts.
+    """
     if not terms.words:
         if terms.pinned_id is None:
             return None
@@ -187,13 +189,13 @@ def text_match(session: Session, terms: Terms) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         query = func.to_tsquery(cast("english", REGCONFIG), _pg_query(terms.words))
         document = ExperimentSearch.document
+        rank = cast(func.ts_rank_cd(document, query), Float) if scored else literal(0.0)
         match: Select[Any] = select(
-            ExperimentSearch.experiment_id.label("experiment_id"),
-            cast(func.ts_rank_cd(document, query), Float).label("score"),
+            ExperimentSearch.experiment_id.label("experiment_id"), rank.label("score")
         ).where(document.op("@@")(query))
     else:
         fts = table("experiment_fts", literal_column("rowid"))
-        score = -func.bm25(literal_column("experiment_fts"), *_BM25_WEIGHTS)
+        score = -func.bm25(literal_column("experiment_fts"), *_BM25_WEIGHTS) if scored else literal(0.0)
         match = select(
             literal_column("experiment_fts.rowid").label("experiment_id"), score.label("score")
         ).select_from(fts)
@@ -236,7 +238,7 @@ def _conditions(query: SearchQuery, terms: Terms, *, skip_facet: str | None = No
     return conditions
 
 
-def _matching(match: Any, conditions: list[Any], *, unique: bool) -> Select[Any]:
+def _matching(match: Any, conditions: list[Any], *, unique: bool) -> Any:
     """(id, score) of experiments passing the text match (if any) and every condition.
 
     ``unique``: the text match yields each experiment once (no pinned accession added to it).
@@ -245,26 +247,29 @@ def _matching(match: Any, conditions: list[Any], *, unique: bool) -> Select[Any]
         return select(Experiment.id.label("id"), literal(0.0).label("score")).where(and_(True, *conditions))
     sub = match.subquery("text_match")
     if unique and not conditions:
-        return select(sub.c.experiment_id.label("id"), sub.c.score)
+        return select(sub.c.experiment_id.label("id"), sub.c.score.label("score"))
     stmt = select(Experiment.id.label("id"), func.max(sub.c.score).label("score"))
     stmt = stmt.join(sub, sub.c.experiment_id == Experiment.id).where(and_(True, *conditions))
     return stmt.group_by(Experiment.id)
 
 
-def _order(query: SearchQuery, matching: CTE, *, terms: Terms, has_text: bool) -> list[Any]:
+def _order(query: SearchQuery, source: Any, *, terms: Terms, has_text: bool) -> tuple[list[Any], bool]:
+    """Sort keys over ``source`` (columns ``id``, ``score``) and whether they need ``experiment``."""
     name, descending = parse_ordering(query.ordering)
     # An exact accession match comes first whatever the ordering.
     keys: list[Any] = []
     if terms.pinned_id is not None:
-        keys.append(case((Experiment.id == terms.pinned_id, 0), else_=1))
+        keys.append(case((source.c.id == terms.pinned_id, 0), else_=1))
+    needs_experiment = True
     if name == "_score" and has_text:
-        keys.append(matching.c.score.desc())
+        keys.append(source.c.score.desc())
+        needs_experiment = False
     elif name == "_score":
         keys += [Experiment.num_downloadable_samples.desc(), Experiment.num_total_samples.desc()]
     else:
         column = _ORDER_COLUMNS[name]
         keys.append(column.desc().nulls_last() if descending else column.asc().nulls_last())
-    return [*keys, Experiment.id]
+    return [*keys, source.c.id], needs_experiment
 
 
 def check_query(query: SearchQuery) -> None:
@@ -345,14 +350,23 @@ SUMMARY_COLUMNS = (
 
 
 def page_statement(query: SearchQuery, terms: Terms, match: Any) -> Select[Any]:
-    """The ordered page: every column of a result card plus ``score``."""
+    """The ordered page: every column of a result card plus ``score``.
+
+    The page is chosen on narrow rows (id, score, sort key) first and only its rows are joined to
+    the wide card columns, so sorting thousands of matches never carries their descriptions.
+    """
+    has_text = match is not None
     matching = _matching(match, _conditions(query, terms), unique=terms.pinned_id is None).cte("matching")
+    keys, needs_experiment = _order(query, matching, terms=terms, has_text=has_text)
+    inner = select(matching.c.id, matching.c.score)
+    if needs_experiment:
+        inner = inner.join(Experiment, Experiment.id == matching.c.id)
+    top = inner.order_by(*keys).limit(query.limit).offset(query.offset).subquery("top")
+    outer_keys, _ = _order(query, top, terms=terms, has_text=has_text)
     return (
-        select(*SUMMARY_COLUMNS, matching.c.score)
-        .select_from(matching)
-        .join(Experiment, Experiment.id == matching.c.id)
+        select(*SUMMARY_COLUMNS, top.c.score)
+        .select_from(top)
+        .join(Experiment, Experiment.id == top.c.id)
         .outerjoin(ExperimentSearch, ExperimentSearch.experiment_id == Experiment.id)
-        .order_by(*_order(query, matching, terms=terms, has_text=match is not None))
-        .limit(query.limit)
-        .offset(query.offset)
+        .order_by(*outer_keys)
     )

@@ -159,8 +159,8 @@ def pca_svg(values: NDArray[np.float64], samples: list[str], *, groups: list[str
     legend_x = left + size + 24
     colors = _colors(groups)
     width, height = legend_x + 200, top + size + 50
-    spans = [(scores[:, k].min(), scores[:, k].max()) for k in (0, 1)]
-    spans = [(lo - (hi - lo) * 0.08 - 1e-9, hi + (hi - lo) * 0.08 + 1e-9) for lo, hi in spans]
+    raw = [(float(scores[:, k].min()), float(scores[:, k].max())) for k in (0, 1)]
+    spans = [(lo - (hi - lo) * 0.08 - 1e-9, hi + (hi - lo) * 0.08 + 1e-9) for lo, hi in raw]
 
     def x_of(v: float) -> float:
         return left + size * (v - spans[0][0]) / (spans[0][1] - spans[0][0])
@@ -178,7 +178,7 @@ def pca_svg(values: NDArray[np.float64], samples: list[str], *, groups: list[str
         f'<text transform="translate(14,{top + size / 2}) rotate(-90)" text-anchor="middle">'
         f"PC2 ({fractions[1]:.0%})</text>"
     )
-    for (x, y), name, group in zip(scores, samples, groups, strict=True):
+    for (x, y), name, group in zip(scores.tolist(), samples, groups, strict=True):
         body.append(
             f'<circle cx="{x_of(x):.1f}" cy="{y_of(y):.1f}" r="5" fill="{colors[group]}" fill-opacity="0.85" '
             f'stroke="#fff"><title>{escape(name)}: {escape(group)}</title></circle>'

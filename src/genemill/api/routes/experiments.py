@@ -33,6 +33,6 @@ def list_experiments(
 
 
 @router.get("/{accession}", response_model=ExperimentOut)
-def get_experiment(accession: str, session: SessionDep) -> dict[str, Any]:
+async def get_experiment(accession: str, session: SessionDep) -> dict[str, Any]:
     """One experiment by accession or alternate accession (e.g. ``GSE781`` or ``E-GEOD-781``)."""
     return catalog.experiment_detail(session, accession)

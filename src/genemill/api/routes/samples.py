@@ -18,7 +18,7 @@ router = APIRouter(prefix="/samples", tags=["samples"])
 Text = Annotated[str | None, Query(max_length=500)]
 
 
-def harmonized_filters(
+async def harmonized_filters(
     sex: Text = None,
     age: Annotated[float | None, Query(ge=0, le=1000, description="Age in years.")] = None,
     specimen_part: Text = None,

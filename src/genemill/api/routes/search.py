@@ -55,7 +55,7 @@ class Filters:
         )
 
 
-def search_filters(
+async def search_filters(
     organism: Values = None,
     downloadable_organism: Values = None,
     technology: Values = None,

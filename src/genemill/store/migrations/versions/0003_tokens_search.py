@@ -67,6 +67,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("experiment_id", "facet", "value", name=op.f("pk_experiment_facet")),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_experiment_facet_value", "experiment_facet", ["facet", "value", "experiment_id"])
     op.create_index("ix_experiment_search_updated_at", "experiment_search", ["updated_at"])
