@@ -55,9 +55,11 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 
 def _register() -> None:
-    from genemill.cli import db, process, rnaseq, survey
+    from genemill.cli import dataset, db, process, rnaseq, serve, survey
 
     app.add_typer(db.app, name="db")
+    app.add_typer(dataset.app, name="dataset")
+    app.command("serve")(serve.serve)
     survey.register(app)
     app.command("process")(process.process_command)
     app.command("import-cel")(process.import_cel_command)
