@@ -23,3 +23,9 @@ $GM import-quant --title "Zebrafish SRP095529 Salmon quantifications (refine.bio
     data/rnaseq-refinebio-SRP095529/*.quant.sf.gz
 $GM list
 $GM show GSE781
+echo "==> building a dataset of GSE781 (TSV zip in refine.bio's layout + AnnData)"
+$GM dataset build --experiment GSE781 --aggregate experiment --format zip --format h5ad \
+    --out "$GENEMILL_HOME/datasets/GSE781-demo.zip"
+PORT="${GENEMILL_PORT:-8000}"
+echo "==> the web site: open http://127.0.0.1:$PORT/ (search, experiment pages, cart, downloads; API at /v1/)"
+exec $GM serve --host 127.0.0.1 --port "$PORT"

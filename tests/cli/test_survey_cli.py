@@ -114,3 +114,10 @@ def test_unknown_format_and_missing_experiment(run, tmp_path) -> None:
     assert "unrecognized metadata format" in result.output
     missing = CliRunner().invoke(app, ["show", "GSE424242"])
     assert missing.exit_code != 0
+
+
+def test_import_arrayexpress_idf_with_quoted_keys(run) -> None:
+    idf = Path(__file__).resolve().parents[2] / "data" / "magetab-caarray" / "e-mexp-428_v1.0.idf"
+    result = run("import", str(idf))
+    assert result.exit_code == 0, result.output
+    assert "E-MEXP-428" in run("list").output

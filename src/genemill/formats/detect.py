@@ -59,7 +59,8 @@ def sniff_metadata_format(head: bytes, *, path_hint: str | None = None) -> Metad
         return MetadataFormat.SERIES_MATRIX
     if first.startswith("<") and "<MINiML" in text:
         return MetadataFormat.MINIML
-    if any(line.startswith(("MAGE-TAB Version", "Investigation Title")) for line in lines[:50]):
+    unquoted = [line.lstrip('"') for line in lines[:50]]
+    if any(line.startswith(("MAGE-TAB Version", "Investigation Title")) for line in unquoted):
         return MetadataFormat.IDF
     if first.split("\t", 1)[0].strip('"') in {"Source Name", "Sample Name", "Extract Name"}:
         return MetadataFormat.SDRF
