@@ -8,7 +8,8 @@ parameters match, so reruns skip generation.
 
 Load: ``--workers`` uvicorn processes serve ``create_app`` (rate limit off) on one 127.0.0.1 port
 (SO_REUSEPORT); this process runs ``--clients`` concurrent keep-alive connections on loopback,
-each driven by a minimal HTTP/1.1 client on asyncio streams (see ``_Connection`` for why not httpx). Each phase sends a fixed number of requests (``--requests``) or stops at
+each driven by a minimal HTTP/1.1 client on asyncio streams (see ``_Connection`` for why not httpx).
+Each phase sends a fixed number of requests (``--requests``) or stops at
 ``--max-seconds``, after an uncounted warm-up:
 
 * ``search``: ``/v1/search/?search=…`` with one or two words from the generated vocabulary (some as
@@ -201,11 +202,16 @@ def generate_catalog(db: Any, *, n_experiments: int, n_samples: int, seed: int =
 
 
 def app_factory() -> Any:
-    """The app for uvicorn workers: settings from GENEMILL_HOME, rate limit off (loopback load test)."""
+    """The app for the server processes: GENEMILL_HOME settings, rate limit off (loopback load test).
+
+    ``API_LOAD_SEARCH_CACHE=0`` turns the search-result cache off (every search runs its SQL).
+    """
     from genemill.config import load_settings
     from genemill.server import create_app
+    from genemill.store.search import SearchCache
 
-    return create_app(load_settings(), rate_limit=None)
+    size = 0 if os.environ.get("API_LOAD_SEARCH_CACHE") == "0" else 512
+    return create_app(load_settings(), rate_limit=None, search_cache=SearchCache(size=size))
 
 
 def _serve(home: Path, port: int) -> None:
@@ -380,6 +386,7 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=120.0, help="per phase")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--phases", default="search,experiment", help="comma list of search, experiment")
+    parser.add_argument("--no-search-cache", action="store_true", help="serve every search from SQL")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
@@ -388,6 +395,8 @@ def main() -> None:
         _serve(args.home, args.port)
         return
     prepared = _prepare(args.home, args.experiments, args.samples)
+    if args.no_search_cache:
+        os.environ["API_LOAD_SEARCH_CACHE"] = "0"
     print(
         f"catalog ({GENERATED}): {args.experiments:,} experiments, {args.samples:,} samples; "
         f"insert {prepared['insert_s']:.0f} s, index {prepared['index_s']:.0f} s"
@@ -396,7 +405,12 @@ def main() -> None:
     command = [sys.executable, __file__, "--serve", "--home", str(args.home), "--port", str(port)]
     servers = [subprocess.Popen(command) for _ in range(args.workers)]
     base = f"http://127.0.0.1:{port}"
-    results: dict[str, Any] = {"catalog": prepared, "clients": args.clients, "workers": args.workers}
+    results: dict[str, Any] = {
+        "catalog": prepared,
+        "clients": args.clients,
+        "workers": args.workers,
+        "search_cache": not args.no_search_cache,
+    }
     try:
         _wait_ready(base)
         rng = random.Random(11)

@@ -8,9 +8,10 @@ frozen dataclass, so the JSON endpoint and the HTML page run the same query.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, or_, select
+from sqlalchemy import Select, String, and_, bindparam, cast, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from genemill.errors import InputError, NotFoundError
@@ -80,9 +81,15 @@ def get_sample(session: Session, accession: str) -> Sample:
     return sample
 
 
+@cache
+def _experiment_statement() -> Select[tuple[Experiment]]:
+    # Built once: constructing SQLAlchemy expressions costs more than running this lookup.
+    return select(Experiment).where(Experiment.accession == bindparam("code"))
+
+
 def _find_experiment_row(session: Session, accession: str) -> Experiment:
     code = accession.strip().upper()
-    experiment = session.scalar(select(Experiment).where(Experiment.accession == code))
+    experiment = session.scalar(_experiment_statement(), {"code": code})
     if experiment is None:
         experiment_id = resolve_experiment_id(session, code)
         experiment = session.get(Experiment, experiment_id) if experiment_id is not None else None
@@ -92,27 +99,37 @@ def _find_experiment_row(session: Session, accession: str) -> Experiment:
     return experiment
 
 
-def _detail_samples(session: Session, experiment_id: int) -> list[Any]:
+@cache
+def _detail_samples_statement() -> Select[Any]:
     harmonized = [getattr(Sample, name) for name in HARMONIZED_FIELDS]
-    return list(
-        session.execute(
-            select(
-                Sample.accession,
-                Sample.title,
-                Sample.technology,
-                Sample.processing_state,
-                Platform.accession.label("platform"),
-                Platform.title.label("platform_title"),
-                Organism.name.label("organism"),
-                *harmonized,
-            )
-            .join(experiment_sample, experiment_sample.c.sample_id == Sample.id)
-            .outerjoin(Platform, Platform.id == Sample.platform_id)
-            .outerjoin(Organism, Organism.id == Sample.organism_id)
-            .where(experiment_sample.c.experiment_id == experiment_id)
-            .order_by(Sample.accession)
+    return (
+        select(
+            Sample.accession,
+            Sample.title,
+            Sample.technology,
+            Sample.processing_state,
+            Platform.accession.label("platform"),
+            Platform.title.label("platform_title"),
+            Organism.name.label("organism"),
+            *harmonized,
         )
+        .join(experiment_sample, experiment_sample.c.sample_id == Sample.id)
+        .outerjoin(Platform, Platform.id == Sample.platform_id)
+        .outerjoin(Organism, Organism.id == Sample.organism_id)
+        .where(experiment_sample.c.experiment_id == bindparam("experiment_id"))
+        .order_by(Sample.accession)
     )
+
+
+def _detail_samples(session: Session, experiment_id: int) -> list[Any]:
+    return list(session.execute(_detail_samples_statement(), {"experiment_id": experiment_id}))
+
+
+def _fields_present(rows: list[Any]) -> list[str]:
+    present: set[str] = set()
+    for row in rows:
+        present.update(f for f in HARMONIZED_FIELDS if f not in present and row._mapping[f] not in (None, ""))
+    return [f for f in HARMONIZED_FIELDS if f in present]
 
 
 def _iso(value: Any) -> str | None:
@@ -147,9 +164,7 @@ def experiment_detail(session: Session, accession: str) -> dict[str, Any]:
         "organism_names": sorted({r.organism for r in rows if r.organism}),
         "platform_accession_codes": codes,
         "platform_names": [platforms[c] for c in codes],
-        "sample_metadata": [
-            f for f in HARMONIZED_FIELDS if any(getattr(r, f) not in (None, "") for r in rows)
-        ],
+        "sample_metadata": _fields_present(rows),
         "num_total_samples": experiment.num_total_samples,
         "num_processed_samples": experiment.num_processed_samples,
         "num_downloadable_samples": experiment.num_downloadable_samples,

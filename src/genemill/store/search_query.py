@@ -220,10 +220,14 @@ def _field_conditions(terms: Terms) -> list[Any]:
 
 
 def _facet_condition(facet: str, values: tuple[str, ...]) -> Any:
-    members = select(ExperimentFacet.experiment_id).where(
-        ExperimentFacet.facet == facet, ExperimentFacet.value.in_(values)
+    # Correlated EXISTS: one primary-key probe (experiment_id, facet, value) per candidate, instead
+    # of materializing every experiment of that facet value first.
+    probe = select(ExperimentFacet.experiment_id).where(
+        ExperimentFacet.experiment_id == Experiment.id,
+        ExperimentFacet.facet == facet,
+        ExperimentFacet.value.in_(values),
     )
-    return Experiment.id.in_(members)
+    return probe.exists()
 
 
 def _conditions(query: SearchQuery, terms: Terms, *, skip_facet: str | None = None) -> list[Any]:
@@ -248,6 +252,10 @@ def _matching(match: Any, conditions: list[Any], *, unique: bool) -> Any:
     sub = match.subquery("text_match")
     if unique and not conditions:
         return select(sub.c.experiment_id.label("id"), sub.c.score.label("score"))
+    if unique:
+        stmt = select(Experiment.id.label("id"), sub.c.score.label("score"))
+        return stmt.join(sub, sub.c.experiment_id == Experiment.id).where(and_(True, *conditions))
+    # A pinned accession can also be a text match: keep its best (pinned) score once.
     stmt = select(Experiment.id.label("id"), func.max(sub.c.score).label("score"))
     stmt = stmt.join(sub, sub.c.experiment_id == Experiment.id).where(and_(True, *conditions))
     return stmt.group_by(Experiment.id)
