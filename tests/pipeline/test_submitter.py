@@ -149,3 +149,18 @@ def test_bad_tables_are_refused_with_reasons_and_others_processed(tmp_path) -> N
         assert detail["n_null"] == 1
         assert detail["non_numeric_examples"][0][1] == "abc"
     db.dispose()
+
+
+def test_an_ids_only_platform_table_never_replaces_an_annotated_one(tmp_path) -> None:
+    from genemill.pipeline.annotation import load_platform_table
+
+    settings = Settings(home=tmp_path / "home")
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    import_metadata(settings, db, GSE781)
+    import_metadata(settings, db, GSE781.parent / "GDS507.soft.gz")  # GPL97 with ID_REF/IDENTIFIER only
+    table = load_platform_table(settings, "GPL97")
+    assert table is not None
+    assert "ENTREZ_GENE_ID" in table.table.columns
+    assert len(table.table) == 22645
+    db.dispose()

@@ -98,6 +98,8 @@ def save_platform_tables(
         keep = [c for c in frame.columns if _KEEP.match(c.strip())]
         if not keep or keep[0].lower() != "id":
             keep = [frame.columns[0], *[c for c in keep if c != frame.columns[0]]]
+        if len(keep) < 2:  # ids only (e.g. a GDS's ID_REF table): nothing to map with; keep what we have
+            continue
         table = pa.Table.from_pandas(frame[keep], preserve_index=False)
         last_update = (platform.fields.get("Platform_last_update_date") or [""])[0]
         info = {

@@ -147,7 +147,7 @@ def _process_platform(
         probe_map, table_accession = _platform_map(
             settings, platform, list(first.to_frame().iloc[:, 0].astype(str))
         )
-    except NotFoundError as exc:  # no annotation anywhere: these samples cannot be mapped
+    except (NotFoundError, InputError) as exc:  # no usable annotation: these samples cannot be mapped
         outcome.refused.update(dict.fromkeys((r.accession for r in records), str(exc)))
         return pd.DataFrame(), pd.DataFrame(), {}
     columns: dict[str, pd.Series] = {}
