@@ -63,6 +63,7 @@ def _register() -> None:
     survey.register(app)
     app.command("process")(process.process_command)
     app.command("import-cel")(process.import_cel_command)
+    app.command("run")(process.run_command)
     app.command("import-fastq")(rnaseq.import_fastq_command)
     app.command("import-quant")(rnaseq.import_quant_command)
 

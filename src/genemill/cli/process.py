@@ -12,12 +12,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from genemill.cli.common import open_database, settings_of
 from genemill.pipeline.executors import InlineExecutor, LocalExecutor
+from genemill.pipeline.jobs import run_jobs
 from genemill.pipeline.private import create_cel_experiment
 from genemill.pipeline.process import process_experiments
 
 console = Console()
 
-__all__ = ["Method", "import_cel_command", "process_command"]
+__all__ = ["Method", "import_cel_command", "process_command", "run_command"]
 
 
 class Method(enum.StrEnum):
@@ -73,3 +74,26 @@ def import_cel_command(
     accession = create_cel_experiment(settings, db, paths, title=title, cdf=cdf, organism=organism)
     console.print(f"stored {len(paths)} CEL file(s) as private experiment {accession}")
     process_command(ctx, [accession], method=method, force=True, workers=1)
+
+
+def run_command(
+    ctx: typer.Context,
+    kind: Annotated[list[str] | None, typer.Option(help="Only jobs of this kind (repeatable).")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (1 = in this process).")] = 1,
+) -> None:
+    """Run every queued job (survey, import, process, dataset) until none is left."""
+    settings = settings_of(ctx)
+    db = open_database(ctx)
+    executor = InlineExecutor() if workers <= 1 else LocalExecutor(workers)
+    try:
+        summary = run_jobs(settings, db, executor=executor, kinds=kind or None)
+    finally:
+        executor.shutdown()
+    console.print(
+        f"{len(summary.succeeded)} succeeded, {len(summary.failed)} failed, {summary.retried} retried, "
+        f"{summary.recovered} recovered from a stopped run"
+    )
+    for target, reason in summary.failed:
+        console.print(f"[red]failed[/] {target}: {reason}", soft_wrap=True)
+    if summary.failed:
+        raise typer.Exit(code=5)

@@ -81,6 +81,7 @@ _DEFAULT_HANDLERS = {
     JobKind.SURVEY.value: "genemill.pipeline.survey:run_survey_job",
     JobKind.IMPORT.value: "genemill.pipeline.survey:run_import_job",
     JobKind.PROCESS.value: "genemill.pipeline.process:run_process_job",
+    JobKind.DATASET.value: "genemill.datasets.job:run_dataset_job",
 }
 
 

@@ -77,7 +77,9 @@ def write_expression(
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as tmp:
         tmp_path = Path(tmp.name)
-    pq.write_table(table, tmp_path, compression="zstd")
+    # Dictionary encoding helps the string id columns only; on float columns it costs time and space.
+    text_columns = [name for name in table.column_names if name == "feature_id" or name in ANNOTATION_COLUMNS]
+    pq.write_table(table, tmp_path, compression="zstd", use_dictionary=text_columns)
     tmp_path.replace(path)
 
 
