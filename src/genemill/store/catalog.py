@@ -82,7 +82,7 @@ def get_sample(session: Session, accession: str) -> Sample:
 
 
 @cache
-def _experiment_statement() -> Select[tuple[Experiment]]:
+def _experiment_statement() -> Select[Experiment]:
     # Built once: constructing SQLAlchemy expressions costs more than running this lookup.
     return select(Experiment).where(Experiment.accession == bindparam("code"))
 
