@@ -203,15 +203,20 @@ class _TrailingSlash:
 
 
 def _dataset_runner(settings: Settings, db: Database) -> Callable[[str], None]:
-    """Build a started dataset in this process (after the response); the outcome is on its row."""
+    """Run the queued dataset jobs in this process (after the response that queued one).
+
+    Routes queue a ``JobKind.DATASET`` job when a dataset is started, so a separate
+    ``genemill run`` worker can build it too; job claiming makes sure only one of them does.
+    """
 
     def run(dataset_id: str) -> None:
-        from genemill.datasets import run_dataset
+        from genemill.pipeline.executors import InlineExecutor
+        from genemill.pipeline.jobs import JobKind, run_jobs
 
         try:
-            run_dataset(db, settings, dataset_id)
-        except Exception:  # run_dataset recorded FAILED with the message; the log gets the traceback
-            logger.exception("dataset %s failed", dataset_id)
+            run_jobs(settings, db, executor=InlineExecutor(), kinds=[JobKind.DATASET.value])
+        except Exception:  # the job and dataset rows hold the outcome; the log gets the traceback
+            logger.exception("running queued dataset jobs (after starting %s) failed", dataset_id)
 
     return run
 

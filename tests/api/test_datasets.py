@@ -6,6 +6,9 @@ import io
 import zipfile
 
 import pytest
+from sqlalchemy import select
+
+from genemill.store.models import Job, JobState
 
 # Building GSE781 reports a failed KS check after quantile normalization as a GenemillWarning.
 pytestmark = pytest.mark.filterwarnings("ignore::genemill.errors.GenemillWarning")
@@ -18,7 +21,7 @@ def token(gse781_client) -> str:
     return key
 
 
-def test_request_start_poll_download(gse781_client, token: str) -> None:
+def test_request_start_poll_download(gse781, gse781_client, token: str) -> None:
     created = gse781_client.post("/v1/dataset/", json={"data": {"E-GEOD-781": ["GSM11805", "GSM11810"]}})
     assert created.status_code == 201, created.text
     dataset = created.json()
@@ -46,6 +49,10 @@ def test_request_start_poll_download(gse781_client, token: str) -> None:
     assert done["state"] == "SUCCEEDED", done["error"]
     assert done["is_processed"] is True and done["success"] is True
     assert done["summary"]["num_samples"] == 34
+    _settings, db = gse781
+    with db.session() as session:  # built through the durable job queue (a `genemill run` worker could have)
+        job = session.scalar(select(Job).where(Job.kind == "dataset", Job.target == dataset["id"]))
+        assert job is not None and job.state == JobState.SUCCEEDED
     assert [f["format"] for f in done["files"]] == ["tsv_zip", "parquet"]
     assert all("path" not in f for f in done["files"])
     assert done["download_url"].endswith(f"/v1/dataset/{dataset['id']}/download?format=tsv_zip")

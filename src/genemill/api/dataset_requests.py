@@ -17,9 +17,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from genemill.datasets import Dataset, DatasetSpec, DatasetState, create_dataset, dataset_dict
+from genemill.datasets import Dataset, DatasetSpec, DatasetState, create_dataset, dataset_dict, start_dataset
 from genemill.datasets.spec import ALL_SAMPLES
 from genemill.errors import DatasetSpecError, InputError
+from genemill.pipeline.jobs import JobKind, enqueue
 from genemill.store import catalog
 from genemill.store.models import Experiment, Sample, experiment_sample
 
@@ -29,6 +30,7 @@ __all__ = [
     "canonical_request",
     "cart_summary",
     "public_dict",
+    "queue_dataset",
     "remove_from_request",
     "spec_from_request",
     "update_request",
@@ -139,6 +141,13 @@ def remove_from_request(
     if not data:
         return None
     return _store_spec(session, dataset, DatasetSpec.from_dict({**dataset.spec, "data": data}))
+
+
+def queue_dataset(session: Session, dataset_id: str) -> Dataset:
+    """Start a dataset and queue its build as a ``JobKind.DATASET`` job (any worker may run it)."""
+    dataset = start_dataset(session, dataset_id)
+    enqueue(session, JobKind.DATASET, dataset.id, force=True)
+    return dataset
 
 
 def cart_summary(session: Session, dataset: Dataset) -> dict[str, Any]:

@@ -21,11 +21,12 @@ from genemill.api.dataset_requests import (
     EDITABLE,
     add_to_request,
     cart_summary,
+    queue_dataset,
     remove_from_request,
     update_request,
 )
 from genemill.api.deps import SessionDep
-from genemill.datasets import Dataset, DatasetState, dataset_file, get_dataset, start_dataset
+from genemill.datasets import Dataset, DatasetState, dataset_file, get_dataset
 from genemill.datasets.job import EXTENSIONS
 from genemill.datasets.spec import AggregateBy, OutputFormat, Transform
 from genemill.errors import InputError, NotFoundError
@@ -188,7 +189,7 @@ def start_download(
         return render(request, "download.html", context, status=400)
     dataset = update_request(session, dataset, _options(form))
     key = _token_key(request, session)
-    start_dataset(session, dataset.id)
+    queue_dataset(session, dataset.id)
     background.add_task(request.app.state.dataset_runner, dataset.id)
     was_cart = dataset.id == request.cookies.get(CART_COOKIE)
     response = _redirect(f"/datasets/{dataset.id}", cart=None if was_cart else False)
@@ -214,7 +215,7 @@ def dataset_page(request: Request, dataset_id: str, session: SessionDep) -> HTML
 @router.post("/datasets/{dataset_id}/restart")
 def restart(request: Request, dataset_id: str, session: SessionDep, background: BackgroundTasks) -> Response:
     """Build a failed (or finished) dataset again."""
-    dataset = start_dataset(session, dataset_id)
+    dataset = queue_dataset(session, dataset_id)
     background.add_task(request.app.state.dataset_runner, dataset.id)
     return _redirect(f"/datasets/{dataset.id}")
 

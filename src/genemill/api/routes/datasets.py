@@ -14,9 +14,9 @@ from fastapi import APIRouter, BackgroundTasks, HTTPException, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from genemill.api.dataset_requests import canonical_request, public_dict, update_request
+from genemill.api.dataset_requests import canonical_request, public_dict, queue_dataset, update_request
 from genemill.api.deps import ActivatedTokenDep, SessionDep, TokenDep, token_required_message
-from genemill.datasets import create_dataset, dataset_file, get_dataset, start_dataset
+from genemill.datasets import create_dataset, dataset_file, get_dataset
 from genemill.datasets.job import EXTENSIONS
 from genemill.datasets.spec import (
     AggregateBy,
@@ -102,7 +102,7 @@ def update(
     if body.start:
         if token is None:
             raise HTTPException(status_code=403, detail=token_required_message())
-        dataset = start_dataset(session, dataset.id)
+        dataset = queue_dataset(session, dataset.id)
         background.add_task(request.app.state.dataset_runner, dataset.id)
     return _out(request, dataset, with_download=token is not None)
 
