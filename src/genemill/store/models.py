@@ -118,6 +118,7 @@ experiment_sample = Table(
     Base.metadata,
     Column("experiment_id", ForeignKey("experiment.id", ondelete="CASCADE"), primary_key=True),
     Column("sample_id", ForeignKey("sample.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_experiment_sample_sample_id", "sample_id"),
 )
 
 result_sample = Table(
@@ -204,8 +205,8 @@ class Sample(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     accession: Mapped[str] = mapped_column(String(128), unique=True)
     title: Mapped[str] = mapped_column(Text, default="")
-    organism_id: Mapped[int | None] = mapped_column(ForeignKey("organism.id"))
-    platform_id: Mapped[int | None] = mapped_column(ForeignKey("platform.id"))
+    organism_id: Mapped[int | None] = mapped_column(ForeignKey("organism.id"), index=True)
+    platform_id: Mapped[int | None] = mapped_column(ForeignKey("platform.id"), index=True)
     technology: Mapped[Technology] = mapped_column(_enum(Technology), default=Technology.UNKNOWN)
     manufacturer: Mapped[str] = mapped_column(String(64), default="")
     source_database: Mapped[str] = mapped_column(String(32), default="")

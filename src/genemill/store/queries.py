@@ -32,9 +32,10 @@ def find_experiment(session: Session, accession: str) -> Experiment | None:
     experiment = session.scalar(query.where(Experiment.accession == code))
     if experiment is not None:
         return experiment
-    for candidate in session.scalars(query):
-        if code in candidate.alternate_accessions:
-            return candidate
+    # Alternate accessions live in a JSON list: scan the narrow (id, list) rows, load one match.
+    for experiment_id, alternates in session.execute(select(Experiment.id, Experiment.alternate_accessions)):
+        if code in (alternates or []):
+            return session.scalar(query.where(Experiment.id == experiment_id))
     return None
 
 
