@@ -20,7 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "platforms": PURE | {"data"},
     "config": PURE,
     "sources": PURE | {"config", "accessions", "sources"},
-    "store": PURE | {"config", "store"},
+    "store": PURE | {"config", "store", "harmonize"},
     "datasets": PURE | {"numerics", "genes", "store", "datasets", "config"},
     "affy": PURE | {"formats", "numerics"},
     "rnaseq": PURE | {"formats", "numerics"},

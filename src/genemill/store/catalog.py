@@ -141,38 +141,14 @@ def experiment_detail(session: Session, accession: str) -> dict[str, Any]:
     experiment = _find_experiment_row(session, accession)
     rows = _detail_samples(session, experiment.id)
     platforms = {r.platform: r.platform_title or r.platform for r in rows if r.platform}
-    codes = sorted(platforms)
-    return {
-        "id": experiment.id,
-        "accession_code": experiment.accession,
-        "alternate_accession_codes": experiment.alternate_accessions,
-        "alternate_accession_code": (experiment.alternate_accessions or [None])[0],
-        "title": experiment.title,
-        "description": experiment.description,
-        "protocol_description": experiment.protocol_description,
-        "technology": experiment.technology,
-        "source_database": experiment.source_database,
-        "source_url": experiment.source_url,
-        "submitter_institution": experiment.submitter_institution,
-        "has_publication": experiment.has_publication,
-        "pubmed_id": experiment.pubmed_id,
-        "publication_title": experiment.publication_title,
-        "publication_doi": experiment.publication_doi,
-        "publication_authors": experiment.publication_authors,
-        "source_first_published": _iso(experiment.source_first_published),
-        "source_last_modified": _iso(experiment.source_last_modified),
-        "organism_names": sorted({r.organism for r in rows if r.organism}),
-        "platform_accession_codes": codes,
-        "platform_names": [platforms[c] for c in codes],
-        "sample_metadata": _fields_present(rows),
-        "num_total_samples": experiment.num_total_samples,
-        "num_processed_samples": experiment.num_processed_samples,
-        "num_downloadable_samples": experiment.num_downloadable_samples,
-        "metadata_file_format": experiment.metadata_file_format,
-        "created_at": _iso(experiment.created_at),
-        "last_modified": _iso(experiment.updated_at),
-        "samples": [_light_sample(r) for r in rows],
-    }
+    out = queries.experiment_fields(
+        experiment,
+        organisms=sorted({r.organism for r in rows if r.organism}),
+        platforms=platforms,
+        sample_metadata=_fields_present(rows),
+    )
+    out["samples"] = [_light_sample(r) for r in rows]
+    return out
 
 
 def _light_sample(row: Any) -> dict[str, Any]:

@@ -30,6 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from genemill.harmonize import FIELDS
+
 __all__ = [
     "Base",
     "ComputedFile",
@@ -45,21 +47,7 @@ __all__ = [
     "Technology",
 ]
 
-HARMONIZED_FIELDS: tuple[str, ...] = (
-    "sex",
-    "age",
-    "specimen_part",
-    "genetic_information",
-    "developmental_stage",
-    "disease",
-    "disease_stage",
-    "cell_line",
-    "treatment",
-    "race",
-    "subject",
-    "compound",
-    "time",
-)
+HARMONIZED_FIELDS: tuple[str, ...] = FIELDS  # the 13 harmonized sample fields, in page order
 
 
 def utcnow() -> dt.datetime:

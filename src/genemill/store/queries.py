@@ -12,6 +12,7 @@ from genemill.store.models import HARMONIZED_FIELDS, Experiment, Sample
 
 __all__ = [
     "experiment_dict",
+    "experiment_fields",
     "find_experiment",
     "get_experiment",
     "get_sample",
@@ -75,12 +76,6 @@ def sample_metadata_fields(experiment: Experiment) -> list[str]:
     ]
 
 
-def _platform_names(experiment: Experiment) -> tuple[list[str], list[str]]:
-    platforms = {s.platform.accession: s.platform for s in experiment.samples if s.platform}
-    codes = sorted(platforms)
-    return codes, [platforms[c].title or c for c in codes]
-
-
 def sample_dict(sample: Sample) -> dict[str, Any]:
     """A sample with the anchor's field names, plus genemill's provenance and age unit."""
     results = [
@@ -126,16 +121,23 @@ def sample_dict(sample: Sample) -> dict[str, Any]:
     return out
 
 
-def experiment_dict(experiment: Experiment, *, with_samples: bool = True) -> dict[str, Any]:
-    """An experiment as the API returns it, with the anchor's field names."""
-    codes, names = _platform_names(experiment)
-    organisms = sorted({s.organism.name for s in experiment.samples if s.organism})
-    out: dict[str, Any] = {
+def experiment_fields(
+    experiment: Experiment,
+    *,
+    organisms: list[str],
+    platforms: dict[str, str],
+    sample_metadata: list[str],
+) -> dict[str, Any]:
+    """The experiment-level fields every JSON form shares (anchor names); ``platforms``: code -> name."""
+    codes = sorted(platforms)
+    return {
+        "id": experiment.id,
         "accession_code": experiment.accession,
         "alternate_accession_codes": experiment.alternate_accessions,
         "alternate_accession_code": (experiment.alternate_accessions or [None])[0],
         "title": experiment.title,
         "description": experiment.description,
+        "protocol_description": experiment.protocol_description,
         "technology": experiment.technology,
         "source_database": experiment.source_database,
         "source_url": experiment.source_url,
@@ -149,13 +151,30 @@ def experiment_dict(experiment: Experiment, *, with_samples: bool = True) -> dic
         "source_last_modified": _iso(experiment.source_last_modified),
         "organism_names": organisms,
         "platform_accession_codes": codes,
-        "platform_names": names,
-        "sample_metadata": sample_metadata_fields(experiment),
+        "platform_names": [platforms[c] for c in codes],
+        "sample_metadata": sample_metadata,
         "num_total_samples": experiment.num_total_samples,
         "num_processed_samples": experiment.num_processed_samples,
         "num_downloadable_samples": experiment.num_downloadable_samples,
         "metadata_file_format": experiment.metadata_file_format,
+        "created_at": _iso(experiment.created_at),
+        "last_modified": _iso(experiment.updated_at),
     }
+
+
+def experiment_dict(experiment: Experiment, *, with_samples: bool = True) -> dict[str, Any]:
+    """An experiment as the API returns it, with the anchor's field names and full sample records."""
+    platforms = {
+        s.platform.accession: s.platform.title or s.platform.accession
+        for s in experiment.samples
+        if s.platform
+    }
+    out = experiment_fields(
+        experiment,
+        organisms=sorted({s.organism.name for s in experiment.samples if s.organism}),
+        platforms=platforms,
+        sample_metadata=sample_metadata_fields(experiment),
+    )
     if with_samples:
         out["samples"] = [sample_dict(s) for s in experiment.samples]
     return out
