@@ -132,10 +132,6 @@ def _fields_present(rows: list[Any]) -> list[str]:
     return [f for f in HARMONIZED_FIELDS if f in present]
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def experiment_detail(session: Session, accession: str) -> dict[str, Any]:
     """``queries.experiment_dict`` (anchor names) with light sample rows, from two queries."""
     experiment = _find_experiment_row(session, accession)
