@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from genemill.config import Settings
+from genemill.pipeline.download import download_raw_files
 from genemill.pipeline.executors import Executor, InlineExecutor
 from genemill.pipeline.ingest import finish_experiment
 from genemill.pipeline.jobs import JobKind, RunSummary, enqueue, run_jobs
@@ -49,6 +50,9 @@ def process_experiment(
     with db.session() as session:
         experiment = queries.get_experiment(session, accession)
         report = ProcessReport(accession=experiment.accession)
+        if settings.online:
+            downloads = download_raw_files(settings, experiment.samples)
+            report.details["downloads"] = {"fetched": downloads.fetched, "failed": downloads.failed}
         raw = [s for s in experiment.samples if _local_cels(s)]
         rnaseq = [s for s in experiment.samples if not _local_cels(s) and has_rnaseq_files(s)]
         rest = [s for s in experiment.samples if not _local_cels(s) and not has_rnaseq_files(s)]
@@ -57,8 +61,11 @@ def process_experiment(
 
             affy = process_affymetrix(settings, session, experiment, raw, method=method)
             report.processed.update(dict.fromkeys(affy.processed, f"affymetrix-{method}"))
+            report.details["affymetrix"] = affy.details | {"refused": affy.refused}
+            # Arrays genemill cannot process (no CDF, corrupt file) fall back to the submitter's table.
+            fallback = [s for s in raw if s.accession in affy.refused]
+            rest = [*fallback, *rest]
             report.refused.update(affy.refused)
-            report.details["affymetrix"] = affy.details
         if rnaseq:
             from genemill.pipeline.rnaseq_process import process_rnaseq
 
@@ -69,7 +76,15 @@ def process_experiment(
         if rest:
             outcome = process_submitter(settings, session, experiment, rest)
             report.processed.update(dict.fromkeys(outcome.processed, "submitter"))
-            report.refused.update(outcome.refused)
+            for accession in outcome.processed:
+                report.refused.pop(accession, None)
+            for accession, reason in outcome.refused.items():
+                earlier = report.refused.get(accession)
+                report.refused[accession] = f"{earlier}; and {reason}" if earlier else reason
+                if earlier:
+                    mark_unprocessable(
+                        next(s for s in rest if s.accession == accession), report.refused[accession]
+                    )
             report.details["submitter"] = outcome.platform_reports
         for sample in experiment.samples:
             if sample.accession not in report.processed and sample.accession not in report.refused:

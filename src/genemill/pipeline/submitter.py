@@ -180,7 +180,14 @@ def process_submitter(
     """Map the submitter tables of ``samples`` to genes, store one Parquet file and the result."""
     from genemill.pipeline.survey import read_metadata_file
 
-    source = _metadata_file(session, experiment)
+    try:
+        source = _metadata_file(session, experiment)
+    except NotFoundError:  # a private experiment of raw files: there are no submitter tables
+        reason = "no submitter-processed data table (no series metadata file)"
+        outcome = SubmitterOutcome(refused=dict.fromkeys((s.accession for s in samples), reason))
+        for sample in samples:
+            mark_unprocessable(sample, reason)
+        return outcome
     metadata = read_metadata_file(source)
     groups, refused = _group(samples, {r.accession: r for r in metadata.samples})
     outcome = SubmitterOutcome(refused=refused)
