@@ -11,7 +11,9 @@
    workers)), which shows when other load on the machine, not genemill, limited the speed-up.
 2. **Bounded-memory RMA** (``--rma-arrays K``, 0 to skip): in fresh subprocesses, in-memory
    ``numerics.rma.rma`` vs ``numerics.rma_chunked.rma_chunked`` (memmap scratch, 4 arrays per
-   chunk) on K GENERATED arrays; prints wall time, peak RSS (``ru_maxrss``) and max |difference|.
+   chunk) on K GENERATED arrays; prints wall time, the RSS high-water mark while RMA runs
+   (``VmHWM``, reset after the CDF is loaded; it counts the memmap's page-cache pages), the peak
+   resident anonymous memory (``RssAnon`` sampled every 5 ms) and max |difference|.
 
     python bench/scale.py --arrays 200 --workers 1 2 --rma-arrays 40 --out /tmp/genemill-bench-scale
 """
@@ -163,18 +165,40 @@ def scale(args: argparse.Namespace) -> None:
 
 
 CHILD = """
-import json, resource, sys, time
+import json, sys, threading, time
 from pathlib import Path
 import numpy as np
 from genemill import affy
 from genemill.numerics.rma import rma
 from genemill.numerics.rma_chunked import rma_chunked
 
+def status_mb(field):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+
+def peak_mb():
+    # VmHWM belongs to this process's memory map (ru_maxrss would carry the parent's peak over exec)
+    return status_mb("VmHWM")
+
+anon = {"peak": 0.0}
+stop = threading.Event()
+def sample_anon():
+    # resident anonymous memory only: file pages of the memmap scratch can be written back and dropped
+    while not stop.wait(0.005):
+        anon["peak"] = max(anon["peak"], status_mb("RssAnon"))
+
 mode, cdf, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 cels = sys.argv[4:]
 layout = affy.read_cdf(cdf, cache_dir=out / "cdf-cache")
+after_layout = peak_mb()
+Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark: measure RMA alone
+baseline = peak_mb()
 def load(start, stop):
     return np.column_stack([affy.read_cel(p).intensities[layout.pm_index] for p in cels[start:stop]])
+anon_before = status_mb("RssAnon")
+sampler = threading.Thread(target=sample_anon, daemon=True)
+sampler.start()
 started = time.perf_counter()
 if mode == "memory":
     result = rma(load(0, len(cels)), layout.offsets, workers=1, overwrite_input=True)
@@ -183,9 +207,14 @@ else:
                         shape=(layout.pm_index.size, len(cels)))
     result = rma_chunked(load, layout.offsets, n_arrays=len(cels), scratch=scratch, chunk_arrays=4)
 seconds = time.perf_counter() - started
+stop.set()
+sampler.join()
 np.save(out / f"{mode}.npy", result)
-print(json.dumps({"mode": mode, "seconds": seconds,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"mode": mode, "seconds": round(seconds, 2), "rss_before_mb": round(baseline),
+                  "peak_rss_during_rma_mb": round(peak_mb()),
+                  "anon_rss_before_mb": round(anon_before),
+                  "peak_anon_rss_during_rma_mb": round(anon["peak"]),
+                  "peak_rss_loading_cdf_mb": round(after_layout)}))
 """
 
 
