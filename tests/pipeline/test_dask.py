@@ -31,7 +31,7 @@ from genemill.pipeline.executors import InlineExecutor, LocalExecutor
 from genemill.pipeline.jobs import JobKind, enqueue, run_jobs
 from genemill.pipeline.locks import hold_lock
 from genemill.pipeline.private import create_cel_experiment
-from genemill.pipeline.sample_jobs import SampleJobKind, process_samples, run_sample_job
+from genemill.pipeline.sample_jobs import process_samples, run_sample_job
 from genemill.store import queries
 from genemill.store.db import Database
 from genemill.store.expression import read_expression
@@ -346,7 +346,7 @@ def _copies(tmp_path: Path) -> list[Path]:
 def test_a_poison_sample_is_unprocessable_after_its_retries_and_the_others_finish(
     pg_settings, pg_db, cluster, tmp_path, monkeypatch
 ) -> None:
-    monkeypatch.setitem(jobs._HANDLERS, SampleJobKind.PROCESS_SAMPLE.value, f"{__name__}:poison_or_process")
+    monkeypatch.setitem(jobs._HANDLERS, JobKind.PROCESS_SAMPLE.value, f"{__name__}:poison_or_process")
     accession = create_cel_experiment(
         pg_settings, pg_db, _copies(tmp_path), title="poison", cdf=FOCUS / "HG-Focus.CDF.gz"
     )

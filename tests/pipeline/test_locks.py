@@ -33,7 +33,7 @@ from genemill.errors import StoreError
 from genemill.pipeline.jobs import JobKind, enqueue
 from genemill.pipeline.locks import hold_lock, job_lock_name, lock_key, try_lock
 from genemill.pipeline.private import create_cel_experiment
-from genemill.pipeline.sample_jobs import SampleJobKind, process_samples
+from genemill.pipeline.sample_jobs import process_samples
 from genemill.store import queries
 from genemill.store.db import Database
 from genemill.store.models import Job, JobState, ProcessingResult, ProcessingState, result_sample
@@ -246,7 +246,7 @@ def test_an_attempt_orphaned_by_a_dead_runner_is_not_repeated(pg, tmp_path: Path
     target = f"{accession}-S1"
     params = {"method": "mas5", "experiment": accession, "force": False}
     with db.session() as session:  # a runner (pid 2**22 + 1, long gone) had claimed the job
-        job = enqueue(session, cast(JobKind, SampleJobKind.PROCESS_SAMPLE), target, params=params)
+        job = enqueue(session, JobKind.PROCESS_SAMPLE, target, params=params)
         session.execute(
             update(Job)
             .where(Job.id == job.id)

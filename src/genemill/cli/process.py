@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from genemill.cli.common import open_database, settings_of
+from genemill.pipeline.dask_executor import executor_for
 from genemill.pipeline.executors import InlineExecutor, LocalExecutor
 from genemill.pipeline.jobs import run_jobs
 from genemill.pipeline.private import create_cel_experiment
@@ -34,11 +35,17 @@ def process_command(
     method: Annotated[Method, typer.Option(help="Affymetrix method for raw CEL files.")] = Method.RMA,
     force: Annotated[bool, typer.Option("--force", help="Re-process experiments already processed.")] = False,
     workers: Annotated[int, typer.Option(help="Worker processes (1 = in this process).")] = 1,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Dask scheduler address (tcp://host:8786); default $GENEMILL_SCHEDULER."),
+    ] = None,
 ) -> None:
     """Process experiments: raw files with genemill's pipelines, else the submitter's tables."""
     settings = settings_of(ctx)
+    if scheduler:
+        settings = settings.model_copy(update={"scheduler": scheduler})
     db = open_database(ctx)
-    executor = InlineExecutor() if workers <= 1 else LocalExecutor(workers)
+    executor = executor_for(settings, db, workers=workers)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("processing experiments", total=len(accessions))
@@ -73,7 +80,7 @@ def import_cel_command(
     db = open_database(ctx)
     accession = create_cel_experiment(settings, db, paths, title=title, cdf=cdf, organism=organism)
     console.print(f"stored {len(paths)} CEL file(s) as private experiment {accession}")
-    process_command(ctx, [accession], method=method, force=True, workers=1)
+    process_command(ctx, [accession], method=method, force=True, workers=1, scheduler=None)
 
 
 def run_command(

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from genemill.config import Settings
@@ -56,6 +57,7 @@ class JobKind(enum.StrEnum):
     IMPORT = "import"
     DOWNLOAD = "download"
     PROCESS = "process"
+    PROCESS_SAMPLE = "process-sample"
     DATASET = "dataset"
 
 
@@ -82,6 +84,7 @@ _DEFAULT_HANDLERS = {
     JobKind.IMPORT.value: "genemill.pipeline.survey:run_import_job",
     JobKind.PROCESS.value: "genemill.pipeline.process:run_process_job",
     JobKind.DATASET.value: "genemill.datasets.job:run_dataset_job",
+    JobKind.PROCESS_SAMPLE.value: "genemill.pipeline.sample_jobs:run_sample_job",
 }
 
 
@@ -108,7 +111,13 @@ def enqueue(
     job = session.scalar(select(Job).where(Job.kind == kind.value, Job.target == target))
     if job is None:
         job = Job(kind=kind.value, target=target, params=params or {}, max_attempts=max_attempts)
-        session.add(job)
+        try:  # two runners may enqueue the same job at once: the unique (kind, target) decides
+            with session.begin_nested():
+                session.add(job)
+                session.flush()
+        except IntegrityError:
+            job = session.scalar(select(Job).where(Job.kind == kind.value, Job.target == target))
+            assert job is not None
     elif (job.state == JobState.FAILED and requeue_failed) or (force and job.state != JobState.RUNNING):
         job.state = JobState.QUEUED
         job.attempts = 0

@@ -24,12 +24,11 @@ are marked unprocessable with the job's last error.
 
 from __future__ import annotations
 
-import enum
 import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -39,7 +38,7 @@ from genemill.config import Settings
 from genemill.errors import InputError
 from genemill.pipeline.executors import Executor, InlineExecutor
 from genemill.pipeline.ingest import refresh_counts
-from genemill.pipeline.jobs import JobKind, RunSummary, enqueue, register_handler, run_jobs
+from genemill.pipeline.jobs import JobKind, RunSummary, enqueue, run_jobs
 from genemill.pipeline.locks import hold_lock
 from genemill.store import queries
 from genemill.store.db import Database
@@ -48,7 +47,6 @@ from genemill.store.results import mark_unprocessable
 
 __all__ = [
     "PER_SAMPLE_METHODS",
-    "SampleJobKind",
     "SampleRunReport",
     "mark_failed_samples",
     "process_samples",
@@ -61,16 +59,8 @@ LOCK_TIMEOUT = 300.0
 logger = logging.getLogger(__name__)
 
 
-class SampleJobKind(enum.StrEnum):
-    """Job kinds of this module (to be merged into ``JobKind``)."""
-
-    PROCESS_SAMPLE = "process-sample"
-
-
 HANDLER = "genemill.pipeline.sample_jobs:run_sample_job"
-# JobKind has no per-sample member yet; the queue only reads ``.value`` of a kind.
-_KIND = cast(JobKind, SampleJobKind.PROCESS_SAMPLE)
-register_handler(_KIND, HANDLER)
+_KIND = JobKind.PROCESS_SAMPLE
 
 
 @dataclass
@@ -116,7 +106,7 @@ def process_samples(
                 force=force,
             )
     summary = run_jobs(
-        settings, db, executor=executor or InlineExecutor(), kinds=[SampleJobKind.PROCESS_SAMPLE.value]
+        settings, db, executor=executor or InlineExecutor(), kinds=[JobKind.PROCESS_SAMPLE.value]
     )
     mark_failed_samples(db, code)
     report = _report(db, code)
@@ -132,7 +122,7 @@ def mark_failed_samples(db: Database, accession: str) -> dict[str, str]:
         by_accession = {s.accession: s for s in experiment.samples}
         failed = session.scalars(
             select(Job).where(
-                Job.kind == SampleJobKind.PROCESS_SAMPLE.value,
+                Job.kind == JobKind.PROCESS_SAMPLE.value,
                 Job.state == JobState.FAILED,
                 Job.target.in_(list(by_accession)),
             )
