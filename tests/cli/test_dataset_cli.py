@@ -168,3 +168,24 @@ def test_build_from_a_spec_file(stocked: Settings, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     lines = zipfile.ZipFile(out).read("GSE100/GSE100.tsv").decode().splitlines()
     assert lines == ["Gene\tGSM1\tGSM3", "ENSG1\t1\t2", "ENSG2\t2\t3", "ENSG3\t3\t"]
+
+
+def test_cli_spellings_map_onto_every_spec_value() -> None:
+    """The CLI choices are derived from the spec enums, keep their historic spellings, and map back."""
+    from genemill.cli import dataset as cli
+    from genemill.datasets import spec
+
+    pairs = {
+        cli.Aggregate: (spec.AggregateBy, {"experiment", "species", "all"}),
+        cli.TransformChoice: (spec.Transform, {"none", "minmax", "zscore", "robust"}),
+        cli.JoinChoice: (spec.JoinKind, {"inner", "min-fraction", "outer"}),
+        cli.CollapseChoice: (spec.CollapseRule, {"mean", "median", "max", "first"}),
+        cli.FormatChoice: (spec.OutputFormat, {"zip", "parquet", "h5ad"}),
+        cli.ValueChoice: (spec.RnaseqValue, {"lengthScaledTPM", "tpm", "counts"}),
+        cli.MissingChoice: (spec.MissingTarget, {"compute", "exclude"}),
+    }
+    for choices, (spec_enum, spellings) in pairs.items():
+        assert {c.value for c in choices} == spellings
+        assert {cli._to_spec(c, spec_enum) for c in choices} == {m.value for m in spec_enum}
+    assert cli._to_spec(cli.JoinChoice("min-fraction"), spec.JoinKind) == "MIN_FRACTION"
+    assert cli._to_spec(cli.FormatChoice("zip"), spec.OutputFormat) == "tsv_zip"

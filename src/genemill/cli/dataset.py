@@ -25,7 +25,16 @@ from rich.table import Table
 from genemill.cli.common import open_database, settings_of
 from genemill.datasets import job as dataset_job
 from genemill.datasets.build import Progress as ProgressCallback
-from genemill.datasets.spec import DatasetSpec, OutputFormat
+from genemill.datasets.spec import (
+    AggregateBy,
+    CollapseRule,
+    DatasetSpec,
+    JoinKind,
+    MissingTarget,
+    OutputFormat,
+    RnaseqValue,
+    Transform,
+)
 from genemill.errors import DatasetSpecError, GenemillWarning
 
 __all__ = ["app"]
@@ -34,68 +43,27 @@ app = typer.Typer(help="Build gene × sample datasets (TSV zip, Parquet, AnnData
 console = Console()
 
 
-class Aggregate(enum.StrEnum):
-    """--aggregate choices."""
-
-    experiment = "experiment"
-    species = "species"
-    all = "all"
-
-
-class TransformChoice(enum.StrEnum):
-    """--transform choices."""
-
-    none = "none"
-    minmax = "minmax"
-    zscore = "zscore"
-    robust = "robust"
+def _choices(name: str, spec_enum: type[enum.StrEnum], spellings: dict[str, str] | None = None) -> Any:
+    """The CLI spelling of a spec enum: same member names in lower case, values lower-case with
+    dashes (``MIN_FRACTION`` -> ``min-fraction``) unless ``spellings`` gives one; the spec enum
+    stays the single source of the choices."""
+    spellings = spellings or {}
+    members = {m.name.lower(): spellings.get(m.name, m.value.lower().replace("_", "-")) for m in spec_enum}
+    return enum.StrEnum(name, members)
 
 
-class JoinChoice(enum.StrEnum):
-    """--join choices."""
-
-    inner = "inner"
-    min_fraction = "min-fraction"
-    outer = "outer"
+def _to_spec(choice: enum.StrEnum, spec_enum: type[enum.StrEnum]) -> str:
+    """The spec value behind a CLI choice (members share their names)."""
+    return spec_enum[choice.name.upper()].value
 
 
-class CollapseChoice(enum.StrEnum):
-    """--collapse choices."""
-
-    mean = "mean"
-    median = "median"
-    max = "max"
-    first = "first"
-
-
-class FormatChoice(enum.StrEnum):
-    """--format choices."""
-
-    zip = "zip"
-    parquet = "parquet"
-    h5ad = "h5ad"
-
-
-class ValueChoice(enum.StrEnum):
-    """--rnaseq-value choices."""
-
-    length_scaled_tpm = "lengthScaledTPM"
-    tpm = "tpm"
-    counts = "counts"
-
-
-class MissingChoice(enum.StrEnum):
-    """--missing-target choices."""
-
-    compute = "compute"
-    exclude = "exclude"
-
-
-_FORMATS = {
-    FormatChoice.zip: OutputFormat.TSV_ZIP,
-    FormatChoice.parquet: OutputFormat.PARQUET,
-    FormatChoice.h5ad: OutputFormat.H5AD,
-}
+Aggregate = _choices("Aggregate", AggregateBy)
+TransformChoice = _choices("TransformChoice", Transform)
+JoinChoice = _choices("JoinChoice", JoinKind)
+CollapseChoice = _choices("CollapseChoice", CollapseRule)
+FormatChoice = _choices("FormatChoice", OutputFormat, {"TSV_ZIP": "zip"})
+ValueChoice = _choices("ValueChoice", RnaseqValue, {m.name: m.value for m in RnaseqValue})
+MissingChoice = _choices("MissingChoice", MissingTarget)
 
 ExperimentOpt = Annotated[
     list[str] | None,
@@ -148,20 +116,20 @@ def _data(experiments: list[str], samples: list[str]) -> dict[str, list[str]]:
 def _spec(options: dict[str, Any]) -> DatasetSpec:
     if options["spec_file"] is not None:
         return DatasetSpec.from_dict(json.loads(options["spec_file"].read_text()))
-    formats = options["formats"] or [FormatChoice.zip]
+    formats = options["formats"] or [FormatChoice.tsv_zip]
     return DatasetSpec.from_dict(
         {
             "data": _data(options["experiments"] or [], options["samples"] or []),
-            "aggregate_by": options["aggregate"].value.upper(),
-            "join": options["join"].value.upper().replace("-", "_"),
+            "aggregate_by": _to_spec(options["aggregate"], AggregateBy),
+            "join": _to_spec(options["join"], JoinKind),
             "min_fraction": options["min_fraction"] if options["join"] == JoinChoice.min_fraction else 1.0,
-            "collapse": options["collapse"].value.upper(),
-            "transform": options["transform"].value.upper(),
+            "collapse": _to_spec(options["collapse"], CollapseRule),
+            "transform": _to_spec(options["transform"], Transform),
             "quantile_normalize": options["qn"],
             "include_submitter": options["submitter"],
-            "rnaseq_value": options["value"].value,
-            "missing_qn_target": options["missing"].value.upper(),
-            "formats": [_FORMATS[f].value for f in formats],
+            "rnaseq_value": _to_spec(options["value"], RnaseqValue),
+            "missing_qn_target": _to_spec(options["missing"], MissingTarget),
+            "formats": [_to_spec(f, OutputFormat) for f in formats],
         }
     )
 
@@ -314,7 +282,8 @@ def download_command(
     """Copy a finished dataset file (its sha256 checked first) to DEST."""
     db = open_database(ctx)
     with db.session() as session:
-        source = dataset_job.dataset_file(session, dataset_id, fmt=_FORMATS[fmt] if fmt else None)
+        wanted = OutputFormat(_to_spec(fmt, OutputFormat)) if fmt else None
+        source = dataset_job.dataset_file(session, dataset_id, fmt=wanted)
     target = dest / source.name if dest.is_dir() else dest
     shutil.copyfile(source, target)
     typer.echo(str(target))
