@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         description="Folder with org.Hs.eg.db gene tables (genes.tsv.gz, entrez_ensembl_gene.tsv.gz); "
         "default: the repository's data/annotation-org-hs-eg-db.",
     )
+    cdf_base_url: str | None = Field(
+        default=None,
+        description="Affymetrix CDF repository used in online mode: <url>/<chip type>.cdf.gz, .CDF.gz, "
+        ".cdf, .CDF or .zip (an Affymetrix library-file zip), optional <url>/MD5SUMS.",
+    )
     online: bool = Field(
         default=False,
         description="Fetch missing annotation (GEO platform tables, NCBI gene tables) from the archives.",
