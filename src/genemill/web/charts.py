@@ -2,11 +2,10 @@
 
 Input is a genes x samples float array on a log2 scale (NaN = gene not measured in that sample).
 
-* Boxplot: per sample, the box spans the 25th-75th percentiles with a line at the median; whiskers
-  reach the most extreme values within 1.5 IQR of the box (Tukey); outliers are not drawn.
-* PCA: genes measured in every sample, the ``max_genes`` most variable of them, centred per gene;
-  principal components from the SVD of the samples x genes matrix (no scaling), as
-  ``prcomp(t(x))`` in R. Axis labels give each component's share of the variance.
+* Boxplot: per sample, Tukey box statistics from ``numerics.sample_summaries.box_stats``;
+  outliers are not drawn.
+* PCA: ``numerics.sample_summaries.principal_components`` (as ``prcomp(t(x))`` in R); axis labels
+  give each component's share of the variance.
 
 The SVG is self-contained (inline styles), readable without JavaScript; every mark carries a
 ``<title>`` so browsers show the sample on hover.
@@ -21,15 +20,15 @@ from html import escape
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["PALETTE", "boxplot_svg", "message_svg", "pca_svg", "principal_components"]
+from genemill.numerics.sample_summaries import MIN_PCA_GENES, MIN_PCA_SAMPLES, box_stats, principal_components
+
+__all__ = ["PALETTE", "boxplot_svg", "message_svg", "pca_svg"]
 
 PALETTE = (
     "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
     "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
 )  # fmt: skip
 _FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;font-size:11px;fill:#333"
-_MIN_PCA_SAMPLES = 3
-_MIN_PCA_GENES = 10
 
 
 def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -60,17 +59,6 @@ def _colors(groups: list[str]) -> dict[str, str]:
     return {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(dict.fromkeys(groups))}
 
 
-def _box_stats(column: NDArray[np.float64]) -> tuple[float, float, float, float, float] | None:
-    data = column[np.isfinite(column)]
-    if data.size == 0:
-        return None
-    q1, median, q3 = np.percentile(data, [25, 50, 75])
-    iqr = q3 - q1
-    low = float(data[data >= q1 - 1.5 * iqr].min())
-    high = float(data[data <= q3 + 1.5 * iqr].max())
-    return low, float(q1), float(median), float(q3), high
-
-
 def _y_axis(ticks: list[float], y_of: Callable[[float], float], *, left: int, right: int) -> list[str]:
     body = []
     for tick in ticks:
@@ -84,7 +72,7 @@ def boxplot_svg(
     values: NDArray[np.float64], samples: list[str], *, groups: list[str] | None = None, ylabel: str = "log2"
 ) -> str:
     """Boxplots of each sample's values (columns of ``values``, genes x samples)."""
-    stats = [_box_stats(values[:, j]) for j in range(values.shape[1])]
+    stats = [box_stats(values[:, j]) for j in range(values.shape[1])]
     finite = [s for s in stats if s is not None]
     if not finite:
         return message_svg("No finite values to plot.")
@@ -133,27 +121,14 @@ def _box(x: float, ys: list[float], *, color: str, width: float, title: str) -> 
     )
 
 
-def principal_components(
-    values: NDArray[np.float64], *, max_genes: int = 1000
-) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
-    """Sample scores on PC1 and PC2 (samples x 2) and their variance fractions, or None if too little data."""
-    complete = values[np.all(np.isfinite(values), axis=1)]
-    if complete.shape[0] < _MIN_PCA_GENES or complete.shape[1] < _MIN_PCA_SAMPLES:
-        return None
-    variances = complete.var(axis=1)
-    keep = np.argsort(variances)[::-1][:max_genes]
-    centred = (complete[keep] - complete[keep].mean(axis=1, keepdims=True)).T
-    u, s, _vt = np.linalg.svd(centred, full_matrices=False)
-    scores = u[:, :2] * s[:2]
-    total = float((s**2).sum()) or 1.0
-    return scores, (s[:2] ** 2) / total
-
-
 def pca_svg(values: NDArray[np.float64], samples: list[str], *, groups: list[str], legend: str) -> str:
     """Scatter of samples on PC1/PC2 coloured by ``groups`` (one label per sample)."""
     pcs = principal_components(values)
     if pcs is None:
-        return message_svg("Too few samples or shared genes for a PCA (needs 3 samples, 10 genes).")
+        return message_svg(
+            "Too few samples or shared genes for a PCA "
+            f"(needs {MIN_PCA_SAMPLES} samples, {MIN_PCA_GENES} genes)."
+        )
     scores, fractions = pcs
     left, top, size = 56, 16, 300
     legend_x = left + size + 24
