@@ -55,10 +55,11 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 
 def _register() -> None:
-    from genemill.cli import dataset, db, process, rnaseq, serve, survey
+    from genemill.cli import dataset, db, process, reference, rnaseq, serve, survey
 
     app.add_typer(db.app, name="db")
     app.add_typer(dataset.app, name="dataset")
+    app.add_typer(reference.app, name="reference")
     app.command("serve")(serve.serve)
     survey.register(app)
     app.command("process")(process.process_command)
