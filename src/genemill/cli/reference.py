@@ -11,7 +11,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from genemill.cli.common import settings_of
 from genemill.pipeline.salmon_index import (
@@ -79,18 +78,17 @@ def add_command(
 
 @app.command("list")
 def list_command(ctx: typer.Context) -> None:
-    """List registered references and their built indexes."""
+    """List registered references and their built indexes (one line each, newest first)."""
     settings = settings_of(ctx)
-    table = Table("Key", "Organism", "Source", "Release", "Assembly", "Transcripts", "Indexes (k)")
-    for reference in list_references(settings):
+    references = list_references(settings)
+    for reference in references:
+        about = ", ".join(p for p in (reference.source, reference.release, reference.assembly) if p)
+        size = "tx2gene only" if reference.n_transcripts is None else f"{reference.n_transcripts} transcripts"
         indexes = list_indexes(settings, reference)
-        table.add_row(
-            reference.key[:16],
-            reference.organism or "",
-            reference.source,
-            reference.release,
-            reference.assembly,
-            "" if reference.n_transcripts is None else str(reference.n_transcripts),
-            ", ".join(f"{index.k} (salmon {index.salmon_version})" for index in indexes),
+        built = ", ".join(f"k={index.k} (salmon {index.salmon_version})" for index in indexes) or "none"
+        typer.echo(
+            f"{reference.key[:16]}  {reference.organism or 'organism not given'}  "
+            f"{about or 'source not given'}  {size}  indexes: {built}"
         )
-    console.print(table)
+    if not references:
+        typer.echo("no references registered (genemill reference add)")

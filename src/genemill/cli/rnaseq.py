@@ -76,7 +76,13 @@ def import_fastq_command(
     genome: Annotated[OptionalPath, typer.Option(help="Genome FASTA (with --gtf) to cut from.")] = None,
     gtf: Annotated[OptionalPath, typer.Option(help="GTF: tx2gene (+ exons for --genome).")] = None,
     tx2gene: Annotated[OptionalPath, typer.Option(help="Two-column transcript/gene table.")] = None,
-    organism: Annotated[str | None, typer.Option(help="Scientific name, e.g. 'Homo sapiens'.")] = None,
+    organism: Annotated[
+        str | None,
+        typer.Option(help="Scientific name, e.g. 'Homo sapiens' (alone: its registered reference)."),
+    ] = None,
+    reference_key: Annotated[
+        str, typer.Option("--reference", help="Key of a reference from `genemill reference list`.")
+    ] = "",
     source: Annotated[str, typer.Option(help="Annotation source, e.g. Ensembl.")] = "",
     release: Annotated[str, typer.Option(help="Annotation release, e.g. 110.")] = "",
     assembly: Annotated[str, typer.Option(help="Genome assembly, e.g. GRCh38.")] = "",
@@ -96,6 +102,7 @@ def import_fastq_command(
     db = open_database(ctx)
     runs = pair_fastqs(paths, paired=paired)
     reference = ReferenceFiles(
+        key=reference_key,
         transcripts=transcripts,
         genome=genome,
         gtf=gtf,

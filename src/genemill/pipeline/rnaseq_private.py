@@ -45,7 +45,7 @@ from genemill.pipeline.rnaseq_process import (
     process_rnaseq,
 )
 from genemill.pipeline.salmon import MIN_MAPPING_RATE
-from genemill.pipeline.salmon_index import Reference, register_reference
+from genemill.pipeline.salmon_index import Reference, find_reference, load_reference, register_reference
 from genemill.rnaseq import sample_name
 from genemill.store import queries
 from genemill.store.db import Database
@@ -78,8 +78,13 @@ class FastqRun:
 
 @dataclass(frozen=True)
 class ReferenceFiles:
-    """The transcriptome to quantify against, and what it is."""
+    """The transcriptome to quantify against, and what it is.
 
+    Without ``transcripts`` or ``genome``, a reference registered with ``genemill reference add``
+    is used: the one whose key starts with ``key``, else the latest one for the organism.
+    """
+
+    key: str = ""
     transcripts: Path | None = None
     genome: Path | None = None
     gtf: Path | None = None
@@ -210,22 +215,8 @@ def create_fastq_experiment(
     if not runs or missing:
         msg = f"{missing[0]}: no such FASTQ file" if missing else "no FASTQ files given"
         raise InputError(msg)
-    if reference.transcripts is None and reference.genome is None:
-        msg = (
-            "FASTQ runs need a transcriptome: give a transcript FASTA (--transcripts) or --genome with --gtf"
-        )
-        raise InputError(msg)
-    registered = register_reference(
-        settings,
-        transcripts=reference.transcripts,
-        genome=reference.genome,
-        gtf=reference.gtf,
-        tx2gene=reference.tx2gene,
-        organism=organism,
-        source=reference.source,
-        release=reference.release,
-        assembly=reference.assembly,
-    )
+    registered = _fastq_reference(settings, reference, organism)
+    organism = organism or registered.organism
     accession = private_accession(paths)
     store = FileStore(settings.files_dir)
     layouts = sorted({"paired-end" if len(run.reads) == 2 else "single-end" for run in runs})
@@ -246,6 +237,45 @@ def create_fastq_experiment(
         experiment.samples = samples
         finish_experiment(session, experiment)
     return accession
+
+
+def _fastq_reference(settings: Settings, reference: ReferenceFiles, organism: str | None) -> Reference:
+    """Register the given reference files, or pick a registered reference by key or organism."""
+    if reference.transcripts is not None or reference.genome is not None:
+        return register_reference(
+            settings,
+            transcripts=reference.transcripts,
+            genome=reference.genome,
+            gtf=reference.gtf,
+            tx2gene=reference.tx2gene,
+            organism=organism,
+            source=reference.source,
+            release=reference.release,
+            assembly=reference.assembly,
+        )
+    if reference.key:
+        found = load_reference(settings, reference.key)
+        if found.transcripts is None:
+            msg = f"reference {reference.key} holds only a tx2gene table: no transcripts to quantify against"
+            raise InputError(msg)
+        if organism and found.organism and found.organism.lower() != organism.lower():
+            msg = f"reference {reference.key} is for {found.organism}, not {organism}"
+            raise InputError(msg)
+        return found
+    if organism:
+        chosen = find_reference(settings, organism)
+        if chosen is not None:
+            return chosen
+        msg = (
+            f"no registered transcriptome for {organism}: register one with `genemill reference add` "
+            "or give a transcript FASTA (--transcripts) or --genome with --gtf"
+        )
+        raise InputError(msg)
+    msg = (
+        "FASTQ runs need a transcriptome: give a transcript FASTA (--transcripts), --genome with --gtf, "
+        "--reference KEY or the --organism of a registered reference"
+    )
+    raise InputError(msg)
 
 
 def _describe(reference: Reference) -> str:

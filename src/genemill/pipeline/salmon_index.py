@@ -55,6 +55,8 @@ __all__ = [
     "ensure_index",
     "find_reference",
     "kmer_size",
+    "list_indexes",
+    "list_references",
     "load_reference",
     "load_tx2gene",
     "register_reference",
@@ -304,15 +306,40 @@ def load_reference(settings: Settings, key: str) -> Reference:
     )
 
 
+def list_references(settings: Settings) -> list[Reference]:
+    """Every stored reference, most recently registered first."""
+    root = settings.home / "references"
+    found = sorted(root.glob(f"*/{_REFERENCE_JSON}"), key=lambda p: p.stat().st_mtime, reverse=True)
+    return [load_reference(settings, path.parent.name) for path in found]
+
+
 def find_reference(settings: Settings, organism: str) -> Reference | None:
     """The most recently registered reference with transcripts for ``organism``, if any."""
-    root = settings.home / "references"
-    candidates = sorted(root.glob(f"*/{_REFERENCE_JSON}"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for path in candidates:
-        reference = load_reference(settings, path.parent.name)
+    for reference in list_references(settings):
         if reference.transcripts and (reference.organism or "").lower() == organism.lower():
             return reference
     return None
+
+
+def list_indexes(settings: Settings, reference: Reference) -> list[SalmonIndex]:
+    """The built Salmon indexes of ``reference`` (any Salmon version), by k."""
+    indexes = []
+    for path in sorted((settings.home / "indexes").glob(f"*/{_INDEX_JSON}")):
+        record = json.loads(path.read_text())
+        if record.get("reference", {}).get("key") != reference.key:
+            continue
+        indexes.append(
+            SalmonIndex(
+                path.parent,
+                record["key"],
+                int(record["k"]),
+                str(record["salmon_version"]),
+                reference,
+                float(record["build_seconds"]),
+                cached=True,
+            )
+        )
+    return sorted(indexes, key=lambda index: (index.k, index.salmon_version))
 
 
 def ensure_index(settings: Settings, reference: Reference, *, k: int, threads: int = 1) -> SalmonIndex:
