@@ -5,6 +5,8 @@ The file-level shell over :mod:`genemill.formats.cel`, :mod:`genemill.formats.cd
 
     from genemill import affy
     table = affy.rma(["a.CEL.gz", "b.CEL"], cdf="HG-U133_Plus_2.cdf")   # probe sets x samples, log2
+    reference = affy.build_rma_reference(["a.CEL.gz", "b.CEL"], cdf="HG-U133_Plus_2.cdf")
+    one = affy.rma(["new.CEL"], cdf="HG-U133_Plus_2.cdf", reference=reference)   # alone, vs stored
 
 Results equal Bioconductor ``affy::rma`` / ``affy::justRMA`` with a CDF environment built by
 ``makecdfenv::make.cdf.env``. Rows are probe-set ids ordered as affy orders them (R's ``sort`` of
@@ -16,11 +18,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import re
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,13 +34,29 @@ from genemill.errors import InputError, UnsupportedPlatformError
 from genemill.formats.cdf import CdfLayout, load_cdf_cache, parse_cdf, save_cdf_cache
 from genemill.formats.cel import CelFile, parse_cel
 from genemill.numerics.rma import rma as rma_matrix
+from genemill.numerics.rma_reference import RmaReferenceModel, fit_rma_reference, rma_with_reference
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from numpy.typing import NDArray
 
-__all__ = ["check_platform", "mas5", "read_cdf", "read_cel", "rma", "sample_name"]
+__all__ = [
+    "RmaReference",
+    "build_rma_reference",
+    "check_platform",
+    "layout_sha256",
+    "load_rma_reference",
+    "mas5",
+    "read_cdf",
+    "read_cel",
+    "rma",
+    "sample_name",
+    "save_rma_reference",
+]
+
+REFERENCE_FORMAT = 1
+"""Version of the RMA reference file (``.npz``: ``meta`` JSON, ``target``, ``probe_effects``, ``offsets``)."""
 
 # CLDR root collation order of the ASCII punctuation and symbols, then digits; letters follow
 # (case-insensitive first, lower case before upper case to break ties). Byte tables: other ASCII
@@ -79,24 +98,184 @@ def read_cdf(path: str | Path, *, cache_dir: str | Path | None = None) -> CdfLay
     return layout
 
 
-def rma(cel_paths: Sequence[str | Path], *, cdf: str | Path | CdfLayout, workers: int = 2) -> pd.DataFrame:
+@dataclass(frozen=True, eq=False)
+class RmaReference:
+    """A per-platform RMA reference: the fitted model and what it was built from.
+
+    ``reference_id`` (``<chip key>-<12 hex>``) is a digest of the CDF layout, the input CELs'
+    sha256 and the format version, so the same arrays on the same CDF give the same id.
+    """
+
+    reference_id: str
+    chip_type: str
+    layout_sha256: str
+    model: RmaReferenceModel
+    arrays: tuple[str, ...]
+    input_sha256: tuple[str, ...]
+    genemill_version: str
+
+
+def rma(
+    cel_paths: Sequence[str | Path],
+    *,
+    cdf: str | Path | CdfLayout,
+    workers: int = 2,
+    reference: RmaReference | str | Path | None = None,
+) -> pd.DataFrame:
     """Return log2 RMA expression, probe sets (rows) x samples (columns), as ``affy::rma``.
 
     Every CEL must have the CDF's dimensions and (when the CEL records one) chip type;
     otherwise :class:`~genemill.errors.UnsupportedPlatformError` names both files and sizes.
+    With ``reference`` (an :class:`RmaReference` or its file) each array is processed alone
+    against the stored target and probe effects (:mod:`genemill.numerics.rma_reference`); a
+    reference of another platform is refused with UnsupportedPlatformError.
     """
     layout = cdf if isinstance(cdf, CdfLayout) else read_cdf(cdf)
     cdf_label = str(cdf) if not isinstance(cdf, CdfLayout) else (layout.chip_type or "<layout>")
+    names = _distinct_names(cel_paths, "rma")
+    if reference is not None:
+        stored = reference if isinstance(reference, RmaReference) else load_rma_reference(reference)
+        _check_reference(stored, layout, cdf_label=cdf_label)
+        pm = _pm_matrix(cel_paths, layout, cdf_label=cdf_label, workers=workers)
+        return _table(rma_with_reference(pm, stored.model, workers=workers), layout, names)
+    pm = _pm_matrix(cel_paths, layout, cdf_label=cdf_label, workers=workers)
+    expression = rma_matrix(pm, layout.offsets, workers=workers, overwrite_input=True)
+    del pm
+    return _table(expression, layout, names)
+
+
+def build_rma_reference(
+    cel_paths: Sequence[str | Path],
+    *,
+    cdf: str | Path | CdfLayout,
+    chip_type: str | None = None,
+    workers: int = 2,
+) -> RmaReference:
+    """Fit an RMA reference (quantile target + probe effects) from arrays of one platform.
+
+    ``chip_type`` names the platform (default: the CDF's name) in the reference and its id.
+    """
+    from genemill import __version__
+
+    layout = cdf if isinstance(cdf, CdfLayout) else read_cdf(cdf)
+    cdf_label = str(cdf) if not isinstance(cdf, CdfLayout) else (layout.chip_type or "<layout>")
+    names = _distinct_names(cel_paths, "build_rma_reference")
+    pm = _pm_matrix(cel_paths, layout, cdf_label=cdf_label, workers=workers)
+    model = fit_rma_reference(pm, layout.offsets, workers=workers)
+    digests = tuple(_sha256_file(Path(path)) for path in cel_paths)
+    layout_digest = layout_sha256(layout)
+    key = hashlib.sha256(
+        json.dumps([REFERENCE_FORMAT, layout_digest, sorted(digests)]).encode("ascii")
+    ).hexdigest()
+    chip_type = chip_type or layout.chip_type or (layout.aliases[0] if layout.aliases else "")
+    return RmaReference(
+        reference_id=f"{_normalize(chip_type) or 'chip'}-{key[:12]}",
+        chip_type=chip_type,
+        layout_sha256=layout_digest,
+        model=model,
+        arrays=tuple(names),
+        input_sha256=digests,
+        genemill_version=__version__,
+    )
+
+
+def layout_sha256(layout: CdfLayout) -> str:
+    """Digest of what a reference depends on: dimensions, probe-set ids and PM probe positions."""
+    digest = hashlib.sha256(f"{layout.rows}x{layout.cols}\n".encode("ascii"))
+    digest.update("\n".join(layout.probeset_ids).encode("utf-8"))
+    digest.update(np.ascontiguousarray(layout.pm_index, dtype="<i8").tobytes())
+    digest.update(np.ascontiguousarray(layout.offsets, dtype="<i8").tobytes())
+    return digest.hexdigest()
+
+
+def save_rma_reference(reference: RmaReference, path: str | Path) -> Path:
+    """Write ``reference`` to ``path`` (``.npz``, no pickle) atomically; return the path."""
+    target = Path(path)
+    meta = {
+        "format": REFERENCE_FORMAT,
+        "reference_id": reference.reference_id,
+        "chip_type": reference.chip_type,
+        "layout_sha256": reference.layout_sha256,
+        "arrays": list(reference.arrays),
+        "input_sha256": list(reference.input_sha256),
+        "genemill_version": reference.genemill_version,
+    }
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".npz.tmp")
+    try:
+        with os.fdopen(handle, "wb") as fh:
+            np.savez(
+                fh,
+                meta=np.array(json.dumps(meta)),
+                target=reference.model.target,
+                probe_effects=reference.model.probe_effects,
+                offsets=reference.model.offsets,
+            )
+        Path(temporary).replace(target)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return target
+
+
+def load_rma_reference(path: str | Path) -> RmaReference:
+    """Read a reference written by :func:`save_rma_reference` (InputError naming the file if not)."""
+    source = Path(path)
+    try:
+        with np.load(source, allow_pickle=False) as npz:
+            meta = json.loads(str(npz["meta"]))
+            arrays = {name: np.array(npz[name]) for name in ("target", "probe_effects", "offsets")}
+    except (OSError, ValueError, KeyError) as exc:
+        msg = f"{source}: not a readable RMA reference file ({exc})"
+        raise InputError(msg) from exc
+    if meta.get("format") != REFERENCE_FORMAT:
+        msg = f"{source}: RMA reference format {meta.get('format')!r}, expected {REFERENCE_FORMAT}"
+        raise InputError(msg)
+    model = RmaReferenceModel(
+        target=arrays["target"].astype(np.float64),
+        probe_effects=arrays["probe_effects"].astype(np.float64),
+        offsets=arrays["offsets"].astype(np.int64),
+    )
+    return RmaReference(
+        reference_id=meta["reference_id"],
+        chip_type=meta["chip_type"],
+        layout_sha256=meta["layout_sha256"],
+        model=model,
+        arrays=tuple(meta["arrays"]),
+        input_sha256=tuple(meta["input_sha256"]),
+        genemill_version=meta["genemill_version"],
+    )
+
+
+def _check_reference(reference: RmaReference, layout: CdfLayout, *, cdf_label: str) -> None:
+    if reference.layout_sha256 == layout_sha256(layout):
+        return
+    msg = (
+        f"RMA reference {reference.reference_id} was built for chip type {reference.chip_type!r} "
+        f"({reference.model.target.size} PM probes) but CDF {cdf_label} describes "
+        f"{layout.chip_type!r} ({layout.pm_index.size} PM probes): a reference serves only the "
+        "platform (CDF) it was built on"
+    )
+    raise UnsupportedPlatformError(msg)
+
+
+def _distinct_names(cel_paths: Sequence[str | Path], what: str) -> list[str]:
     names = [sample_name(path) for path in cel_paths]
     if not names:
-        msg = "rma needs at least one CEL file"
+        msg = f"{what} needs at least one CEL file"
         raise InputError(msg)
     if len(set(names)) != len(names):
         msg = f"two CEL files share a sample name: {sorted(n for n in names if names.count(n) > 1)[0]!r}"
         raise InputError(msg)
-    pm = _pm_matrix(cel_paths, layout, cdf_label=cdf_label, workers=workers)
-    expression = rma_matrix(pm, layout.offsets, workers=workers, overwrite_input=True)
-    del pm
+    return names
+
+
+def _sha256_file(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _table(expression: NDArray[np.float64], layout: CdfLayout, names: list[str]) -> pd.DataFrame:
+    """Probe sets with probes, in affy's row order, as a DataFrame with one column per sample."""
     keep = np.diff(layout.offsets) > 0
     ids = [pid for pid, k in zip(layout.probeset_ids, keep, strict=True) if k]
     table = pd.DataFrame(expression[keep], index=pd.Index(ids, name="probe_set_id"), columns=names)
