@@ -15,7 +15,7 @@ from genemill.pipeline.dask_executor import executor_for
 from genemill.pipeline.executors import InlineExecutor, LocalExecutor
 from genemill.pipeline.jobs import run_jobs
 from genemill.pipeline.private import create_cel_experiment
-from genemill.pipeline.process import process_experiments
+from genemill.pipeline.process import ProcessRun, process_experiments
 
 console = Console()
 
@@ -40,31 +40,61 @@ def process_command(
         typer.Option(help="Dask scheduler address (tcp://host:8786); default $GENEMILL_SCHEDULER."),
     ] = None,
 ) -> None:
-    """Process experiments: raw files with genemill's pipelines, else the submitter's tables."""
+    """Process experiments: raw files with genemill's pipelines, else the submitter's tables.
+
+    RMA runs one job per experiment; MAS5 one job per sample (spread over the workers or the Dask
+    cluster; a sample that keeps crashing is marked unprocessable and the others finish).
+    """
     settings = settings_of(ctx)
     if scheduler:
         settings = settings.model_copy(update={"scheduler": scheduler})
     db = open_database(ctx)
     executor = executor_for(settings, db, workers=workers)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("processing experiments", total=len(accessions))
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("processing", total=None)
+
+        def show(finished: int, total: int, message: str) -> None:
+            progress.update(task, completed=finished, total=total, description=message)
+
         try:
-            summary = process_experiments(
-                settings, db, accessions, method=method.value, force=force, executor=executor
+            run = process_experiments(
+                settings,
+                db,
+                accessions,
+                method=method.value,
+                force=force,
+                executor=executor,
+                on_progress=show,
             )
         finally:
             executor.shutdown()
-        progress.update(task, completed=len(accessions))
-    for target in summary.succeeded:
-        console.print(f"[green]processed[/] {target}")
-    for target, reason in summary.failed:
-        console.print(f"[red]failed[/] {target}: {reason}", soft_wrap=True)
-    skipped = {a.upper() for a in accessions} - set(summary.succeeded) - {t for t, _ in summary.failed}
-    for target in sorted(skipped):
-        console.print(f"already processed {target} (use --force to redo)")
-    if summary.failed:
+    # A sample whose job failed is unprocessable (reason shown); only a failed experiment job fails the run.
+    if _print_run(run):
         raise typer.Exit(code=5)
+
+
+def _print_run(run: ProcessRun) -> bool:
+    """One line per experiment (per-sample ones with counts and reasons); True when one failed."""
+    summary = run.summary
+    ran = set(summary.succeeded) | {t for t, _ in summary.failed}
+    for code, shape in run.experiments.items():
+        if shape == "samples":
+            report = run.samples[code]
+            line = f"{len(report.processed)} processed, {len(report.refused)} unprocessable"
+            if report.pending:
+                line += f", {len(report.pending)} pending"
+            console.print(f"[green]processed[/] {code} (per sample): {line}")
+            for sample, reason in sorted(report.refused.items()):
+                console.print(f"  [yellow]unprocessable[/] {sample}: {reason}", soft_wrap=True)
+        elif code in summary.succeeded:
+            console.print(f"[green]processed[/] {code}")
+        elif code not in ran:
+            console.print(f"already processed {code} (use --force to redo)")
+    failed = [(target, reason) for target, reason in summary.failed if target in run.experiments]
+    for target, reason in failed:
+        console.print(f"[red]failed[/] {target}: {reason}", soft_wrap=True)
+    return bool(failed)
 
 
 def import_cel_command(

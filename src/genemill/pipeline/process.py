@@ -1,30 +1,57 @@
-"""Process an experiment's samples with the right pipeline, one durable job per experiment.
+"""Process an experiment's samples with the right pipeline, as durable jobs.
 
 Routing per sample: raw Affymetrix CEL files on disk -> the Affymetrix pipeline (RMA across the
 experiment's arrays of one platform, or MAS5 per array); FASTQ or quant.sf files on disk -> Salmon
 and tximport (per experiment); otherwise the submitter's processed table
 when the series carries one -> the submitter pipeline, flagged ``submitter``; otherwise the sample is
 marked unprocessable with the reason. A failing sample never stops the others.
+
+Jobs (``process_experiments``, what ``genemill process`` runs): with RMA, or for RNA-seq
+experiments, one ``process`` job per experiment runs ``process_experiment``; with a per-array
+method (MAS5) every sample is its own ``process-sample`` job
+(:mod:`genemill.pipeline.sample_jobs`), so samples fan out over a cluster's workers and a sample
+that crashes its worker is marked unprocessable while the others finish.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from genemill.config import Settings
 from genemill.pipeline.download import download_raw_files
 from genemill.pipeline.executors import Executor, InlineExecutor
 from genemill.pipeline.ingest import finish_experiment
-from genemill.pipeline.jobs import JobKind, RunSummary, enqueue, run_jobs
-from genemill.pipeline.rnaseq_process import has_rnaseq_files
+from genemill.pipeline.jobs import JobKind, JobOutcome, RunSummary, enqueue, run_jobs
+from genemill.pipeline.rnaseq_process import FASTQ_KIND, QUANT_KIND, has_rnaseq_files
+from genemill.pipeline.sample_jobs import (
+    PER_SAMPLE_METHODS,
+    SampleRunReport,
+    enqueue_sample_jobs,
+    mark_failed_samples,
+    sample_report,
+)
 from genemill.pipeline.submitter import process_submitter
 from genemill.store import queries
 from genemill.store.db import Database
-from genemill.store.models import Sample
+from genemill.store.models import Job, JobState, Sample
 from genemill.store.results import mark_unprocessable
 
-__all__ = ["ProcessReport", "process_experiment", "process_experiments", "run_process_job"]
+RNASEQ_KINDS = frozenset({FASTQ_KIND, QUANT_KIND})
+
+__all__ = [
+    "ProcessReport",
+    "ProcessRun",
+    "Progress",
+    "fans_out",
+    "process_experiment",
+    "process_experiments",
+    "run_process_job",
+]
 
 
 @dataclass
@@ -105,6 +132,34 @@ def run_process_job(settings: Settings, target: str, params: dict[str, Any]) -> 
     return {"processed": len(report.processed), "refused": report.refused}
 
 
+@dataclass
+class ProcessRun:
+    """What ``process_experiments`` did: the job runner's counts and where each experiment stands.
+
+    ``experiments`` maps an experiment accession to ``"experiment"`` (one job for the whole
+    experiment) or ``"samples"`` (one job per sample); ``samples`` holds the per-sample reports.
+    """
+
+    summary: RunSummary
+    experiments: dict[str, str] = field(default_factory=dict)
+    samples: dict[str, SampleRunReport] = field(default_factory=dict)
+
+
+def fans_out(session: Session, accession: str, method: str) -> bool:
+    """True when ``accession`` is processed one job per sample with ``method``.
+
+    Per-array methods (MAS5) and the submitter's tables run per sample; RMA (arrays normalized
+    together) and RNA-seq experiments (Salmon index built once) stay one job per experiment.
+    """
+    if method not in PER_SAMPLE_METHODS:
+        return False
+    experiment = queries.get_experiment(session, accession)
+    return not any(f.kind in RNASEQ_KINDS for s in experiment.samples for f in s.original_files)
+
+
+Progress = Callable[[int, int, str], None]
+
+
 def process_experiments(
     settings: Settings,
     db: Database,
@@ -113,10 +168,57 @@ def process_experiments(
     method: str = "rma",
     force: bool = False,
     executor: Executor | None = None,
-) -> RunSummary:
-    """Enqueue one process job per experiment and run them (finished ones are skipped unless ``force``)."""
+    on_progress: Progress | None = None,
+) -> ProcessRun:
+    """Enqueue the experiments' process jobs and run them (finished ones are skipped unless ``force``).
+
+    With a per-array ``method`` each sample is its own job (they fan out over a cluster and a
+    sample that crashes its worker cannot sink the experiment: it ends unprocessable with the
+    reason); otherwise one job per experiment. ``on_progress(finished, total, message)`` is called
+    once the jobs are queued and after every attempt (a retried attempt is not finished).
+    """
+    run = ProcessRun(summary=RunSummary())
     with db.session() as session:
         for accession in accessions:
             code = queries.get_experiment(session, accession).accession
+            run.experiments[code] = "samples" if fans_out(session, code, method) else "experiment"
+    for code, shape in run.experiments.items():
+        if shape == "samples":
+            enqueue_sample_jobs(settings, db, code, method=method, force=force)
+            continue
+        with db.session() as session:
             enqueue(session, JobKind.PROCESS, code, params={"method": method}, force=force)
-    return run_jobs(settings, db, executor=executor or InlineExecutor(), kinds=[JobKind.PROCESS.value])
+    kinds = [JobKind.PROCESS.value, JobKind.PROCESS_SAMPLE.value]
+    total = _waiting(db, kinds)
+    finished = 0
+    if on_progress is not None:
+        on_progress(0, total, f"{total} job(s) to run")
+
+    def progress(outcome: JobOutcome) -> None:
+        nonlocal finished
+        with db.session() as session:
+            job = session.get(Job, outcome.job_id)
+            target, state = (job.target, job.state) if job is not None else ("?", None)
+        if state not in (JobState.SUCCEEDED, JobState.FAILED):
+            state = None
+        else:
+            finished += 1
+        if on_progress is not None:
+            word = "done" if state == JobState.SUCCEEDED else "failed" if state else "retrying"
+            on_progress(finished, total, f"{target} {word}")
+
+    run.summary = run_jobs(settings, db, executor=executor or InlineExecutor(), kinds=kinds, on_done=progress)
+    for code, shape in run.experiments.items():
+        if shape == "samples":
+            mark_failed_samples(db, code)
+            with db.session() as session:
+                finish_experiment(session, queries.get_experiment(session, code))
+            run.samples[code] = sample_report(db, code)
+    return run
+
+
+def _waiting(db: Database, kinds: list[str]) -> int:
+    with db.session() as session:
+        query = select(func.count()).select_from(Job)
+        query = query.where(Job.kind.in_(kinds), Job.state.in_([JobState.QUEUED, JobState.RUNNING]))
+        return int(session.scalar(query) or 0)

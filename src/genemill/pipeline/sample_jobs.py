@@ -11,9 +11,10 @@ A sample job:
 1. holds the lock ``sample:<accession>`` (:mod:`genemill.pipeline.locks`) so two runners never
    process one sample at the same time, then skips the sample when a current result of the same
    processor already exists (an earlier attempt finished after its runner died);
-2. routes like ``process_experiment``: CEL files on disk -> the Affymetrix pipeline for that one
-   array; else the submitter's table; else unprocessable with the reason. A bad input is refused
-   with its reason by those pipelines (the job still succeeds);
+2. (online) downloads that sample's raw files, then routes like ``process_experiment``: CEL files
+   on disk -> the Affymetrix pipeline for that one array, falling back to the submitter's table
+   when the array cannot be processed; else the submitter's table; else unprocessable with the
+   reason(s). A bad input is refused with its reason by those pipelines (the job still succeeds);
 3. moves the files it wrote to ``expression/<experiment>/samples/<sample>/`` (the pipelines name
    files by experiment and input, which several per-sample runs would share) and points the
    result's ComputedFile rows there, while holding an output lock keyed by that shared name.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from genemill.config import Settings
 from genemill.errors import InputError
+from genemill.pipeline.download import download_raw_files
 from genemill.pipeline.executors import Executor, InlineExecutor
 from genemill.pipeline.ingest import refresh_counts
 from genemill.pipeline.jobs import JobKind, RunSummary, enqueue, run_jobs
@@ -48,12 +51,15 @@ from genemill.store.results import mark_unprocessable
 __all__ = [
     "PER_SAMPLE_METHODS",
     "SampleRunReport",
+    "enqueue_sample_jobs",
     "mark_failed_samples",
     "process_samples",
     "run_sample_job",
+    "sample_report",
 ]
 
-PER_SAMPLE_METHODS = ("mas5",)
+PER_SAMPLE_METHODS = ("mas5", "rma-reference")
+"""Single-array methods: each array is summarized alone (MAS5, or RMA against a stored reference)."""
 LOCK_TIMEOUT = 300.0
 
 logger = logging.getLogger(__name__)
@@ -89,6 +95,29 @@ def process_samples(
     Finished samples are not redone unless ``force``; a FAILED sample job is re-queued with fresh
     attempts. RMA is refused here (it is per experiment: use ``process_experiments``).
     """
+    code = enqueue_sample_jobs(settings, db, accession, method=method, max_attempts=max_attempts, force=force)
+    summary = run_jobs(
+        settings, db, executor=executor or InlineExecutor(), kinds=[JobKind.PROCESS_SAMPLE.value]
+    )
+    mark_failed_samples(db, code)
+    report = sample_report(db, code)
+    report.summary = summary
+    return report
+
+
+def enqueue_sample_jobs(
+    settings: Settings,
+    db: Database,
+    accession: str,
+    *,
+    method: str = "mas5",
+    max_attempts: int | None = None,
+    force: bool = False,
+) -> str:
+    """Enqueue (or keep) one ``process-sample`` job per sample of ``accession``; return its accession.
+
+    Finished sample jobs are kept unless ``force``; FAILED ones are re-queued with fresh attempts.
+    """
     if method not in PER_SAMPLE_METHODS:
         msg = f"method {method!r} is not per sample (per-sample methods: {', '.join(PER_SAMPLE_METHODS)})"
         raise InputError(msg)
@@ -105,13 +134,7 @@ def process_samples(
                 max_attempts=max_attempts or settings.max_attempts,
                 force=force,
             )
-    summary = run_jobs(
-        settings, db, executor=executor or InlineExecutor(), kinds=[JobKind.PROCESS_SAMPLE.value]
-    )
-    mark_failed_samples(db, code)
-    report = _report(db, code)
-    report.summary = summary
-    return report
+    return code
 
 
 def mark_failed_samples(db: Database, accession: str) -> dict[str, str]:
@@ -138,7 +161,8 @@ def mark_failed_samples(db: Database, accession: str) -> dict[str, str]:
     return reasons
 
 
-def _report(db: Database, accession: str) -> SampleRunReport:
+def sample_report(db: Database, accession: str) -> SampleRunReport:
+    """Each sample of ``accession``: processed, refused (with the reason) or still pending."""
     report = SampleRunReport(accession=accession)
     with db.session() as session:
         for sample in queries.get_experiment(session, accession).samples:
@@ -169,6 +193,8 @@ def _process_one(settings: Settings, db: Database, target: str, params: dict[str
     with db.session() as session:
         sample = queries.get_sample(session, target)
         experiment = queries.get_experiment(session, str(params["experiment"]))
+        if settings.online:  # this sample's raw files only: downloads fan out with the jobs
+            download_raw_files(settings, [sample])
         processor = f"affymetrix-{params.get('method', 'mas5')}" if _cel_sha256(sample) else "submitter"
         if not params.get("force") and _current_result(session, sample, processor) is not None:
             return {"sample": sample.accession, "skipped": f"already processed by {processor}"}
@@ -189,32 +215,51 @@ def _process_and_store(
     with db.session() as session:
         sample = queries.get_sample(session, target)
         experiment = queries.get_experiment(session, str(params["experiment"]))
-        refused = _run_pipeline(settings, session, experiment, sample, str(params.get("method", "mas5")))
+        method = str(params.get("method", "mas5"))
+        refused = _run_pipeline(settings, db, session, experiment, sample, method)
         if refused is not None:
             return {"sample": sample.accession, "refused": refused}
-        result = _current_result(session, sample, processor)
-        if result is not None:
-            _move_outputs(settings, result, experiment, sample)
+        # The submitter's table may have stood in for an array that could not be processed.
+        for name in (processor, "submitter"):
+            result = _current_result(session, sample, name)
+            if result is not None:
+                _move_outputs(settings, result, experiment, sample)
+                return {"sample": sample.accession, "processor": name}
         return {"sample": sample.accession, "processor": processor}
 
 
 def _run_pipeline(
-    settings: Settings, session: Session, experiment: Experiment, sample: Sample, method: str
+    settings: Settings, db: Database, session: Session, experiment: Experiment, sample: Sample, method: str
 ) -> str | None:
-    """Process one sample; return the refusal reason, or None when it was processed."""
+    """Process one sample; return the refusal reason, or None when it was processed.
+
+    As ``process_experiment``: an array genemill cannot process (no CDF, corrupt file) falls back
+    to the submitter's table, and a sample refused by both carries both reasons.
+    """
+    array_refusal = None
     if _cel_sha256(sample):
         from genemill.pipeline.affymetrix import process_affymetrix
 
         outcome = process_affymetrix(settings, session, experiment, [sample], method=method)
-        return outcome.refused.get(sample.accession)
+        array_refusal = outcome.refused.get(sample.accession)
+        if array_refusal is None:
+            return None
     from genemill.pipeline.submitter import process_submitter
 
-    submitted = process_submitter(settings, session, experiment, [sample])
-    if sample.accession in submitted.processed:
-        return None
+    # The submitter's output file is named by the experiment's table, shared by its samples.
+    shared = f"output:{experiment.accession}:submitter"
+    with hold_lock(db, shared, timeout=LOCK_TIMEOUT) if array_refusal else nullcontext():
+        submitted = process_submitter(settings, session, experiment, [sample])
+        if sample.accession in submitted.processed:
+            result = _current_result(session, sample, "submitter")
+            if result is not None:
+                _move_outputs(settings, result, experiment, sample)
+            return None
     reason = (
         submitted.refused.get(sample.accession) or "no raw files on disk and no submitter-processed table"
     )
+    if array_refusal:
+        reason = f"{array_refusal}; and {reason}"
     mark_unprocessable(sample, reason)
     return reason
 
