@@ -104,7 +104,8 @@ def test_list_read_runs_sends_the_documented_query(ena_server, client, source_se
     assert request.param("fields") == (
         "run_accession,study_accession,sample_accession,experiment_accession,fastq_ftp,fastq_md5,"
         "fastq_bytes,library_layout,library_strategy,library_source,instrument_platform,"
-        "instrument_model,read_count,base_count,scientific_name,tax_id"
+        "instrument_model,read_count,base_count,scientific_name,tax_id,secondary_study_accession,"
+        "secondary_sample_accession,study_title,experiment_title,sample_title"
     )
 
 

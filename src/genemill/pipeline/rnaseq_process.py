@@ -1,5 +1,9 @@
 """RNA-seq samples of an experiment: FASTQ runs → Salmon → tximport, or imported quant.sf → tximport.
 
+FASTQ files of surveyed SRA/ENA runs that are not on disk yet are downloaded first (online,
+verified against ENA's MD5 and size, :mod:`genemill.pipeline.rnaseq_download`); offline, or when a
+download fails, the run is refused with the reason.
+
 Per FASTQ run (OriginalFiles of kind ``FASTQ``) :mod:`genemill.pipeline.salmon_run` checks the
 organism, picks k from the read length, finds or builds the index, runs ``salmon quant`` with the
 FASTQ check alongside and stores QC in ``sample.qc``; a mapping rate below ``min_mapping_rate``
@@ -26,6 +30,7 @@ from sqlalchemy.orm import Session
 import genemill
 from genemill.config import Settings
 from genemill.errors import InputError, ProcessingError
+from genemill.pipeline.rnaseq_download import download_fastqs, pending_fastqs
 from genemill.pipeline.rnaseq_store import QuantInput, ResultSpec, store_gene_tables, summarize_runs
 from genemill.pipeline.salmon import (
     MIN_MAPPING_RATE,
@@ -86,8 +91,8 @@ def _files(sample: Sample, kind: str) -> list[OriginalFile]:
 
 
 def has_rnaseq_files(sample: Sample) -> bool:
-    """True when the sample has FASTQ or imported quantification files on disk."""
-    return bool(_files(sample, FASTQ_KIND) or _files(sample, QUANT_KIND))
+    """True when the sample has FASTQ or imported quantification files (on disk, or FASTQ to fetch)."""
+    return bool(_files(sample, FASTQ_KIND) or _files(sample, QUANT_KIND) or pending_fastqs(sample))
 
 
 def _original_name(file: OriginalFile) -> str:
@@ -126,6 +131,7 @@ def process_rnaseq(
 ) -> RnaSeqOutcome:
     """Quantify FASTQ runs with Salmon (or take imported quant.sf files), then tximport and store."""
     outcome = RnaSeqOutcome()
+    samples = _fetch_fastqs(settings, samples, outcome, progress)
     reference = _reference_for(settings, experiment, samples)
     fastq = [s for s in samples if _files(s, FASTQ_KIND)]
     imported = [s for s in samples if not _files(s, FASTQ_KIND) and _files(s, QUANT_KIND)]
@@ -139,6 +145,25 @@ def process_rnaseq(
             settings, session, experiment, imported, reference=reference, options=options, outcome=outcome
         )
     return outcome
+
+
+def _fetch_fastqs(
+    settings: Settings, samples: list[Sample], outcome: RnaSeqOutcome, progress: Progress | None
+) -> list[Sample]:
+    """Download pending FASTQs (online); refuse runs whose files cannot be had; return the rest."""
+    waiting = [s for s in samples if pending_fastqs(s)]
+    names = {s.accession: ", ".join(f.filename for f in pending_fastqs(s)) for s in waiting}
+    if not waiting:
+        return samples
+    if settings.online:
+        failed = download_fastqs(settings, waiting, progress=progress)
+    else:
+        hint = "process with GENEMILL_ONLINE=1 to fetch them from ENA"
+        failed = {name: f"FASTQ files not downloaded yet ({files}): {hint}" for name, files in names.items()}
+    for sample in waiting:
+        if sample.accession in failed:
+            _refuse(outcome, sample, failed[sample.accession])
+    return [s for s in samples if s.accession not in failed]
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,10 @@ def _add_publication(settings: Settings, metadata: ExperimentMetadata) -> None:
 def run_survey_job(settings: Settings, target: str, params: dict[str, Any]) -> dict[str, Any]:
     """Job handler for ``survey``: download the accession's metadata (and PubMed record), store it."""
     accession = parse_accession(target)
+    if accession.archive is Archive.SRA:  # ENA read runs → FASTQ files (pipeline.rnaseq_survey)
+        from genemill.pipeline.rnaseq_survey import run_sra_survey_job
+
+        return run_sra_survey_job(settings, target, params)
     metadata, path = _download_metadata(settings, accession, settings.home / "downloads" / accession.code)
     db = Database(settings.resolved_database_url)
     try:
@@ -204,7 +208,7 @@ def import_files(settings: Settings, db: Database, paths: list[Path]) -> RunSumm
 def add_accession(settings: Settings, db: Database, accession: str) -> RunSummary:
     """Enqueue and run a survey job for a public accession (online)."""
     parsed = parse_accession(accession)
-    if parsed.archive not in (Archive.GEO, Archive.ARRAY_EXPRESS):
+    if parsed.archive not in (Archive.GEO, Archive.ARRAY_EXPRESS, Archive.SRA):
         msg = f"{parsed.code}: surveying {parsed.archive.value} accessions is not supported yet"
         raise AccessionError(msg)
     with db.session() as session:

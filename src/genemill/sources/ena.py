@@ -10,6 +10,9 @@ for a single-end run, ``_1`` and ``_2`` for paired-end, sometimes an unpaired fi
 ``_1``/``_2``. Paths carry no scheme (``ftp.sra.ebi.ac.uk/vol1/fastq/ERR127/ERR127302/...``); ENA
 serves the same paths over HTTPS, so genemill prefixes ``https://``.
 
+The FASTQ files of a run are fetched from the URLs ENA gives, or from a mirror
+(:func:`fastq_download_url`).
+
 ENA has been seen to answer 200 with an empty body, or with a header and no rows, while degraded.
 An empty body is retried like a 503; header-only (or 204) raises
 :class:`~genemill.errors.NotFoundError` — indistinguishable from "no such accession", so callers that
@@ -42,6 +45,7 @@ __all__ = [
     "READ_RUN_FIELDS",
     "EnaRun",
     "FastqFile",
+    "fastq_download_url",
     "fetch_fastq",
     "fetch_run_fastqs",
     "filereport_params",
@@ -66,6 +70,11 @@ READ_RUN_FIELDS = (
     "base_count",
     "scientific_name",
     "tax_id",
+    "secondary_study_accession",
+    "secondary_sample_accession",
+    "study_title",
+    "experiment_title",
+    "sample_title",
 )
 
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
@@ -104,10 +113,28 @@ class EnaRun:
     base_count: int | None
     scientific_name: str
     tax_id: str
+    secondary_study_accession: str = ""
+    secondary_sample_accession: str = ""
+    study_title: str = ""
+    experiment_title: str = ""
+    sample_title: str = ""
 
     @property
     def is_paired(self) -> bool:
         return self.library_layout.upper() == "PAIRED"
+
+
+def fastq_download_url(url: str, settings: Settings) -> str:
+    """Where to fetch an ENA FASTQ URL from: ENA itself, or the mirror ``ena_base_url`` names.
+
+    With the default ``ena_base_url`` (on ``www.ebi.ac.uk``) the URL is returned unchanged. When
+    ``ena_base_url`` points at another host (a local mirror, or the test server), that host serves
+    the FASTQ files too, under ENA's own paths (``/vol1/fastq/ERR127/ERR127302/…``).
+    """
+    mirror = httpx.URL(settings.ena_base_url)
+    if mirror.host.endswith("ebi.ac.uk"):
+        return url
+    return str(httpx.URL(url).copy_with(scheme=mirror.scheme, host=mirror.host, port=mirror.port))
 
 
 def filereport_params(accession: str) -> dict[str, str]:
@@ -202,6 +229,11 @@ def parse_read_runs(text: str, *, accession: str) -> list[EnaRun]:
                 base_count=_optional_int(clean.get("base_count")),
                 scientific_name=clean.get("scientific_name", ""),
                 tax_id=clean.get("tax_id", ""),
+                secondary_study_accession=clean.get("secondary_study_accession", ""),
+                secondary_sample_accession=clean.get("secondary_sample_accession", ""),
+                study_title=clean.get("study_title", ""),
+                experiment_title=clean.get("experiment_title", ""),
+                sample_title=clean.get("sample_title", ""),
             )
         )
     if not runs:

@@ -1,0 +1,153 @@
+"""Survey a public SRA / ENA study (SRP, ERP, DRP, PRJNA, PRJEB, …) into an RNA-seq experiment.
+
+ENA's portal API ``read_run`` report (:mod:`genemill.sources.ena`) lists the study's runs. As
+refine.bio does, each run (SRR/ERR/DRR) becomes one sample, so a biological sample sequenced in
+several runs gives several samples (the run's SRS/ERS and SRX/ERX are kept in its fields). Each
+run's FASTQ files become OriginalFiles of kind ``FASTQ`` with ENA's URL, MD5 and size as the
+expected checksum and size; ``genemill process`` with ``GENEMILL_ONLINE`` downloads and verifies
+them (:mod:`genemill.pipeline.rnaseq_download`) before Salmon.
+
+The experiment's accession is the one asked for; ENA's other study accession (project ↔ SRP/ERP)
+becomes an alternate accession. The platform of a run is its instrument model (e.g.
+``Illumina HiSeq 2000``), a sequencing technology. Runs ENA lists without FASTQ (only submitted
+files) are stored with no raw file and so are refused at processing with that reason.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import select
+
+from genemill.accessions import Archive, parse_accession
+from genemill.config import Settings
+from genemill.errors import AccessionError
+from genemill.formats.records import ExperimentMetadata, PlatformRecord, SampleRecord, SeriesRecord
+from genemill.pipeline.ingest import store_experiment
+from genemill.sources.ena import EnaRun
+from genemill.store.db import Database
+from genemill.store.models import OriginalFile, Sample
+
+__all__ = ["SEQUENCING", "run_sra_survey_job", "sra_metadata", "store_sra_study"]
+
+SEQUENCING = "high-throughput sequencing"
+
+
+def _platform_name(run: EnaRun) -> str:
+    return (
+        run.instrument_model if run.instrument_model not in ("", "unspecified") else run.instrument_platform
+    )
+
+
+def sra_metadata(accession: str, runs: list[EnaRun]) -> ExperimentMetadata:
+    """The experiment (``accession``) with one sample per run, FASTQ URLs as its raw files."""
+    first = runs[0]
+    studies = {run.study_accession for run in runs} | {run.secondary_study_accession for run in runs}
+    platforms: dict[str, PlatformRecord] = {}
+    samples = []
+    for run in runs:
+        name = _platform_name(run) or "unknown sequencer"
+        platforms.setdefault(
+            name,
+            PlatformRecord(
+                accession=name,
+                title=name,
+                technology=SEQUENCING,
+                manufacturer=run.instrument_platform,
+                organism=[run.scientific_name] if run.scientific_name else [],
+            ),
+        )
+        samples.append(
+            SampleRecord(
+                accession=run.run_accession,
+                title=run.sample_title or run.experiment_title or run.run_accession,
+                organism=[run.scientific_name] if run.scientific_name else [],
+                taxon_ids=[int(run.tax_id)] if run.tax_id.isdigit() else [],
+                platform=name,
+                fields=_run_fields(run),
+                supplementary_files=[fastq.url for fastq in run.fastq],
+            )
+        )
+    series = SeriesRecord(
+        accession=accession,
+        title=first.study_title or f"SRA study {accession}",
+        description=_description(runs),
+        alternate_accessions=sorted(s for s in studies if s and s != accession),
+        sample_accessions=[run.run_accession for run in runs],
+        platform_accessions=sorted(platforms),
+        fields={"ena_read_run_report": [accession]},
+    )
+    return ExperimentMetadata(
+        source="SRA",
+        series=series,
+        platforms=list(platforms.values()),
+        samples=samples,
+        file_format="ENA read_run TSV",
+    )
+
+
+def _run_fields(run: EnaRun) -> dict[str, list[str]]:
+    values: dict[str, Any] = {
+        "run_accession": run.run_accession,
+        "experiment_accession": run.experiment_accession,
+        "sample_accession": run.sample_accession,
+        "secondary_sample_accession": run.secondary_sample_accession,
+        "study_accession": run.study_accession,
+        "library_layout": run.library_layout,
+        "library_strategy": run.library_strategy,
+        "library_source": run.library_source,
+        "instrument_platform": run.instrument_platform,
+        "instrument_model": run.instrument_model,
+        "read_count": "" if run.read_count is None else str(run.read_count),
+        "base_count": "" if run.base_count is None else str(run.base_count),
+    }
+    return {key: [str(value)] for key, value in values.items() if value}
+
+
+def _description(runs: list[EnaRun]) -> str:
+    layouts = Counter(run.library_layout.lower() or "unknown layout" for run in runs)
+    strategies = Counter(run.library_strategy or "unknown strategy" for run in runs)
+    return (
+        f"{len(runs)} sequencing run(s) listed by ENA: "
+        + ", ".join(f"{n} {layout}" for layout, n in sorted(layouts.items()))
+        + "; "
+        + ", ".join(f"{n} {strategy}" for strategy, n in sorted(strategies.items()))
+        + "."
+    )
+
+
+def store_sra_study(db: Database, accession: str, runs: list[EnaRun]) -> tuple[str, int]:
+    """Store the study's runs as an experiment; record ENA's MD5 and size on each FASTQ file."""
+    metadata = sra_metadata(accession, runs)
+    expected = {fastq.url: fastq for run in runs for fastq in run.fastq}
+    with db.session() as session:
+        experiment = store_experiment(session, metadata)
+        session.flush()
+        rows = session.scalars(
+            select(OriginalFile).join(Sample).where(Sample.accession.in_([r.run_accession for r in runs]))
+        )
+        for row in rows:
+            fastq = expected.get(row.source_url)
+            if fastq is not None:
+                row.expected_md5, row.expected_size_in_bytes = fastq.md5, fastq.size
+        return experiment.accession, len(experiment.samples)
+
+
+def run_sra_survey_job(settings: Settings, target: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Job handler part of ``survey`` for SRA/ENA accessions: ask ENA, store the experiment."""
+    from genemill.sources.ena import list_read_runs
+    from genemill.sources.http import make_client
+
+    accession = parse_accession(target)
+    if accession.archive is not Archive.SRA:
+        msg = f"{accession.code} is not an SRA/ENA study accession"
+        raise AccessionError(msg)
+    with make_client(settings) as client:
+        runs = list_read_runs(client, settings, accession.code)
+    db = Database(settings.resolved_database_url)
+    try:
+        code, samples = store_sra_study(db, accession.code, runs)
+    finally:
+        db.dispose()
+    return {"accession": code, "samples": samples}
