@@ -49,6 +49,7 @@ from genemill.errors import (
 )
 from genemill.store.db import Database
 from genemill.store.search import SearchCache
+from genemill.store.search_engine import SearchEngine
 from genemill.web.pages import STATIC_DIR, render_error
 from genemill.web.pages import build_router as build_web_router
 
@@ -231,7 +232,8 @@ def create_app(
     """Build the application: ``/v1`` JSON API, HTML pages, ``/static``.
 
     ``rate_limit=None`` disables rate limiting; ``search_cache`` defaults to a 512-entry, 60 s cache
-    keyed by the search index generation (``SearchCache(size=0)`` disables it).
+    keyed by the search index generation (``SearchCache(size=0)`` disables it) whose misses run on
+    the in-memory search index (SQLite), loaded in a background thread from here on.
     """
     app = FastAPI(
         title="genemill",
@@ -244,7 +246,9 @@ def create_app(
     app.state.settings = settings
     app.state.db = db if db is not None else Database(settings.resolved_database_url)
     app.state.dataset_runner = _dataset_runner(settings, app.state.db)
-    app.state.search_cache = search_cache if search_cache is not None else SearchCache()
+    app.state.search_cache = search_cache if search_cache is not None else SearchCache(engine=SearchEngine())
+    if app.state.search_cache.engine is not None:
+        app.state.search_cache.engine.start_loading(app.state.db.engine)
     app.add_exception_handler(GenemillError, _genemill_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

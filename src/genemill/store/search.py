@@ -7,10 +7,11 @@ Facets (organism, technology, platform, has_publication) count **downloadable sa
 as refine.bio does; ``facet_experiments`` gives the number of experiments per value. Counts for a
 facet apply every filter except that facet's own (multi-select faceting).
 
-``SearchCache`` keeps recent results per process, keyed by the query and the index *generation*
-(the latest ``experiment_search.updated_at``, one indexed lookup), so any reindex — from any
-process — makes older entries unreachable; entries also expire after ``ttl`` seconds, which bounds
-staleness after deletions.
+``SearchCache`` runs searches through a :class:`~genemill.store.search_engine.SearchEngine` when
+given one (the in-memory index on SQLite) and keeps recent results per process, keyed by the
+query and the index *generation* (the latest ``experiment_search.updated_at``, one indexed
+lookup), so any reindex — from any process — makes older entries unreachable; entries also expire
+after ``ttl`` seconds, which bounds staleness after deletions.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from genemill.store.search_engine import SearchEngine
 
 from genemill.store.search_index import FACETS, reindex_all, reindex_experiment, reindex_missing
 from genemill.store.search_models import ExperimentSearch
@@ -51,18 +55,20 @@ __all__ = [
     "reindex_experiment",
     "reindex_missing",
     "search",
+    "sorted_facets",
     "summary_dict",
 ]
 
 
 @dataclass(frozen=True)
 class SearchResult:
-    """One page of hits, the total, and the facet counts."""
+    """One page of hits, the total, the facet counts, and what answered (sql, memory or cache)."""
 
     count: int
     results: list[dict[str, Any]]
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
     facet_experiments: dict[str, dict[str, int]] = field(default_factory=dict)
+    engine: str = "sql"
 
 
 def search(session: Session, query: SearchQuery) -> SearchResult:
@@ -88,15 +94,15 @@ def search(session: Session, query: SearchQuery) -> SearchResult:
     return SearchResult(
         count=count,
         results=results,
-        facets=_sorted(samples, experiments),
-        facet_experiments=_sorted(experiments, experiments),
+        facets=sorted_facets(samples, experiments),
+        facet_experiments=sorted_facets(experiments, experiments),
     )
 
 
-def _sorted(
+def sorted_facets(
     counts: dict[str, dict[str, int]], experiments: dict[str, dict[str, int]]
 ) -> dict[str, dict[str, int]]:
-    # Most samples first, then most experiments, then by name: stable and useful on the page.
+    """Facet values ordered most samples first, then most experiments, then by name (stable, useful)."""
     return {
         facet: dict(sorted(values.items(), key=lambda kv: (-kv[1], -experiments[facet].get(kv[0], 0), kv[0])))
         for facet, values in counts.items()
@@ -138,34 +144,47 @@ def summary_dict(row: Mapping[Any, Any], *, scored: bool = True) -> dict[str, An
 
 def index_generation(session: Session) -> str:
     """A value that changes whenever any experiment is (re)indexed: the latest search-row time."""
-    latest = session.scalar(select(func.max(ExperimentSearch.updated_at)))
+    latest = session.connection().scalar(_LATEST_UPDATE)
     return str(latest)
 
 
-class SearchCache:
-    """A per-process LRU of search results keyed by (index generation, query), with a time to live."""
+_LATEST_UPDATE = select(func.max(ExperimentSearch.updated_at))
 
-    def __init__(self, *, size: int = 512, ttl: float = 60.0) -> None:
+
+class SearchCache:
+    """A per-process LRU of search results keyed by (index generation, query), with a time to live.
+
+    ``engine`` answers the misses (``search`` when None); ``size=0`` turns caching off.
+    """
+
+    def __init__(self, *, size: int = 512, ttl: float = 60.0, engine: SearchEngine | None = None) -> None:
         self.size = size
         self.ttl = ttl
+        self.engine = engine
         self._entries: OrderedDict[tuple[str, SearchQuery], tuple[float, SearchResult]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
+    def _run(self, session: Session, query: SearchQuery, generation: str | None) -> SearchResult:
+        if self.engine is None:
+            return search(session, query)
+        return self.engine.search(session, query, generation=generation)
+
     def search(self, session: Session, query: SearchQuery) -> SearchResult:
         """``search(session, query)``, answered from the cache when the index has not changed."""
         if self.size <= 0 or self.ttl <= 0:
-            return search(session, query)
-        key = (index_generation(session), query)
+            return self._run(session, query, None)
+        generation = index_generation(session)
+        key = (generation, query)
         now = time.monotonic()
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and now - entry[0] < self.ttl:
                 self._entries.move_to_end(key)
                 self.hits += 1
-                return entry[1]
-        result = search(session, query)
+                return replace(entry[1], engine="cache")
+        result = self._run(session, query, generation)
         with self._lock:
             self.misses += 1
             self._entries[key] = (now, result)

@@ -47,6 +47,7 @@ from genemill.store.search_index import FACETS
 from genemill.store.search_models import ExperimentFacet, ExperimentSearch
 
 __all__ = [
+    "BM25_WEIGHTS",
     "ORDERINGS",
     "PIN_SCORE",
     "SUMMARY_COLUMNS",
@@ -54,9 +55,11 @@ __all__ = [
     "Terms",
     "check_query",
     "counts_statement",
+    "fts_phrases",
     "page_statement",
     "parse_ordering",
     "parse_terms",
+    "split_terms",
     "text_match",
 ]
 
@@ -97,7 +100,7 @@ _STOPWORDS = frozenset(
     {"a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it", "of"}
     | {"on", "or", "that", "the", "their", "this", "to", "was", "were", "with"}
 )
-_BM25_WEIGHTS = (5.0, 10.0, 5.0, 2.0, 3.0, 1.0)
+BM25_WEIGHTS = (5.0, 10.0, 5.0, 2.0, 3.0, 1.0)
 PIN_SCORE = 1e9
 
 
@@ -156,21 +159,30 @@ class Terms:
     pinned_id: int | None
 
 
-def parse_terms(session: Session, text: str) -> Terms:
-    """Free words, field terms and the experiment an exact accession pins."""
+def split_terms(text: str) -> tuple[list[str], list[tuple[str, str]], str | None]:
+    """Free words (lower case), ``field:value`` terms and the accession the whole text is, if any."""
     fields = [(m.group(1).lower(), m.group(2) or m.group(3) or "") for m in _FIELD_TERM.finditer(text)]
     free = _FIELD_TERM.sub(" ", text)
-    pinned = None
     stripped = text.strip()
-    if _ACCESSION.match(stripped):
-        pinned = resolve_experiment_id(session, stripped)
-    words = [w.lower() for w in _WORD.findall(free)]
+    accession = stripped if _ACCESSION.match(stripped) else None
+    return [w.lower() for w in _WORD.findall(free)], fields, accession
+
+
+def parse_terms(session: Session, text: str) -> Terms:
+    """Free words, field terms and the experiment an exact accession pins."""
+    words, fields, accession = split_terms(text)
+    pinned = resolve_experiment_id(session, accession) if accession is not None else None
     return Terms(words=words, fields=fields, pinned_id=pinned)
 
 
-def _fts_query(words: list[str]) -> str:
+def fts_phrases(words: list[str]) -> list[tuple[str, bool]]:
+    """The FTS5 phrases of the free words: (word, is_prefix); stop words dropped unless all are."""
     kept = [w for w in words if w not in _STOPWORDS] or words
-    return " ".join(f'"{w}"*' if len(w) >= 3 else f'"{w}"' for w in kept)
+    return [(w, len(w) >= 3) for w in kept]
+
+
+def _fts_query(words: list[str]) -> str:
+    return " ".join(f'"{w}"*' if prefix else f'"{w}"' for w, prefix in fts_phrases(words))
 
 
 def _pg_query(words: list[str]) -> str:
@@ -195,7 +207,7 @@ def text_match(session: Session, terms: Terms, *, scored: bool = True) -> Any:
         ).where(document.op("@@")(query))
     else:
         fts = table("experiment_fts", literal_column("rowid"))
-        score = -func.bm25(literal_column("experiment_fts"), *_BM25_WEIGHTS) if scored else literal(0.0)
+        score = -func.bm25(literal_column("experiment_fts"), *BM25_WEIGHTS) if scored else literal(0.0)
         match = select(
             literal_column("experiment_fts.rowid").label("experiment_id"), score.label("score")
         ).select_from(fts)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
 from genemill.api.deps import LimitDep, OffsetDep, SearchCacheDep, SessionDep, page_links
+from genemill.api.responses import json_response
 from genemill.api.routes.search import Ordering, SearchFilters
 from genemill.api.schemas import ExperimentOut, ExperimentSummary, Page
 from genemill.store import catalog
@@ -33,6 +35,7 @@ def list_experiments(
 
 
 @router.get("/{accession}", response_model=ExperimentOut)
-async def get_experiment(accession: str, session: SessionDep) -> dict[str, Any]:
+async def get_experiment(accession: str, session: SessionDep) -> Response:
     """One experiment by accession or alternate accession (e.g. ``GSE781`` or ``E-GEOD-781``)."""
-    return catalog.experiment_detail(session, accession)
+    # Serialized once (the dict has exactly ExperimentOut's fields; tests compare both forms).
+    return json_response(catalog.experiment_detail(session, accession))

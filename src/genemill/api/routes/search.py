@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 
 from genemill.api.deps import MAX_OFFSET, LimitDep, OffsetDep, SearchCacheDep, SessionDep, page_links
+from genemill.api.responses import json_response
 from genemill.api.schemas import SearchBody, SearchPage
 from genemill.store.search import ORDERINGS, SearchCache, SearchQuery
 
@@ -78,10 +80,11 @@ async def search_filters(
 SearchFilters = Annotated[Filters, Depends(search_filters)]
 
 
-def _page(request: Request, query: SearchQuery, session: Any, cache: SearchCache) -> dict[str, Any]:
+def _page(request: Request, query: SearchQuery, session: Any, cache: SearchCache) -> Response:
+    """The SearchPage JSON (fields exactly the model's); ``X-Search-Engine`` says what answered."""
     result = cache.search(session, query)
     following, preceding = page_links(request, count=result.count, limit=query.limit, offset=query.offset)
-    return {
+    page = {
         "count": result.count,
         "next": following,
         "previous": preceding,
@@ -89,6 +92,7 @@ def _page(request: Request, query: SearchQuery, session: Any, cache: SearchCache
         "facets": result.facets,
         "facet_experiments": result.facet_experiments,
     }
+    return json_response(page, headers={"X-Search-Engine": result.engine})
 
 
 @router.get("", response_model=SearchPage)
@@ -101,7 +105,7 @@ def search_experiments(
     ordering: Ordering = "_score",
     limit: LimitDep = 25,
     offset: OffsetDep = 0,
-) -> dict[str, Any]:
+) -> Response:
     """Search experiments; facets count downloadable samples per value."""
     query = filters.query(text=search, ordering=ordering, limit=limit, offset=offset)
     return _page(request, query, session, cache)
@@ -110,7 +114,7 @@ def search_experiments(
 @router.post("", response_model=SearchPage)
 def search_experiments_post(
     request: Request, session: SessionDep, cache: SearchCacheDep, body: SearchBody
-) -> dict[str, Any]:
+) -> Response:
     """The same search with the parameters as a JSON body."""
     filters = Filters(
         organisms=_split(body.organism),

@@ -1,0 +1,139 @@
+"""Serve searches from the in-memory index when it is current, from SQL otherwise.
+
+One :class:`SearchEngine` per server process holds the :class:`~genemill.store.search_memory.MemoryIndex`
+of the latest index *generation* (``search.index_generation``: the newest ``experiment_search``
+row time, so every reindex, from any process, changes it). Each search reads the generation (one
+indexed lookup); when it differs from the loaded one, a reload starts (in a background thread by
+default) and, until it is ready, searches run on SQL, so answers are never stale. Queries the
+memory index does not answer exactly as FTS5 (``field:value`` terms, words FTS5 splits) and every
+non-SQLite database also run on SQL. The page's rows always come from the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, select
+from sqlalchemy.orm import Session
+
+from genemill.store.models import Experiment
+from genemill.store.search import SearchResult, index_generation, search, sorted_facets, summary_dict
+from genemill.store.search_memory import MemoryIndex, UnsupportedIndexError
+from genemill.store.search_models import ExperimentSearch
+from genemill.store.search_query import SUMMARY_COLUMNS, SearchQuery, check_query, parse_ordering, split_terms
+
+__all__ = ["SearchEngine"]
+
+logger = logging.getLogger("genemill.search")
+
+
+class SearchEngine:
+    """Searches answered from memory (SQLite, current generation) or by ``search.search``.
+
+    ``background=False`` loads the index inside the request that finds it missing or stale (tests,
+    one-shot tools); the default loads it in a thread while SQL answers.
+    """
+
+    def __init__(self, *, background: bool = True) -> None:
+        self.background = background
+        self.index: MemoryIndex | None = None
+        self.failed_generation: str | None = None
+        self._loading = False
+        self._lock = threading.Lock()
+
+    def search(self, session: Session, query: SearchQuery, *, generation: str | None = None) -> SearchResult:
+        """``search.search(session, query)``, from memory when possible (``engine`` says which)."""
+        parse_ordering(query.ordering)
+        check_query(query)
+        if session.get_bind().dialect.name != "sqlite":
+            return search(session, query)
+        current = generation if generation is not None else index_generation(session)
+        index = self._current(session, current)
+        if index is None:
+            return search(session, query)
+        words, fields, accession = split_terms(query.text)
+        if fields:
+            return search(session, query)
+        pinned = index.resolve(accession) if accession is not None else None
+        hits = index.run(query, words, pinned)
+        if hits is None:
+            return search(session, query)
+        rows = _summary_rows(session, hits.ids)
+        if len(rows) != len(hits.ids):  # an experiment vanished without a reindex: trust SQL
+            return search(session, query)
+        results = [
+            summary_dict({**rows[i], "score": s}, scored=hits.scored)
+            for i, s in zip(hits.ids, hits.scores, strict=True)
+        ]
+        return SearchResult(
+            count=hits.count,
+            results=results,
+            facets=sorted_facets(hits.facets, hits.facet_experiments),
+            facet_experiments=sorted_facets(hits.facet_experiments, hits.facet_experiments),
+            engine="memory",
+        )
+
+    def _current(self, session: Session, generation: str) -> MemoryIndex | None:
+        index = self.index
+        if index is not None and index.generation == generation:
+            return index
+        if generation == self.failed_generation:
+            return None
+        if not self.background:
+            self._load(session, generation)
+            index = self.index
+            return index if index is not None and index.generation == generation else None
+        self.start_loading(session.get_bind())
+        return None
+
+    def start_loading(self, bind: Any) -> None:
+        """Load the current generation in a daemon thread (no-op when a load is running)."""
+        if not isinstance(bind, Engine) or bind.dialect.name != "sqlite":
+            return
+        with self._lock:
+            if self._loading:
+                return
+            self._loading = True
+        threading.Thread(target=self._load_in_thread, args=(bind,), name="search-index", daemon=True).start()
+
+    def _load_in_thread(self, bind: Engine) -> None:
+        try:
+            with Session(bind) as session:
+                self._load(session, index_generation(session))
+        except Exception:  # a failed load leaves SQL answering; the log says why
+            logger.exception("loading the in-memory search index failed")
+        finally:
+            with self._lock:
+                self._loading = False
+
+    def _load(self, session: Session, generation: str) -> None:
+        try:
+            index = MemoryIndex.load(session, generation)
+        except UnsupportedIndexError as exc:
+            logger.warning("search index generation %s stays on SQL: %s", generation, exc)
+            self.failed_generation = generation
+            return
+        if index_generation(session) != generation:
+            return  # reindexed while loading: the next search loads the newer generation
+        self.index = index
+        logger.info(
+            "in-memory search index loaded: generation %s, %d experiments", generation, len(index.ids)
+        )
+
+
+_SUMMARY_ROWS = (
+    select(*SUMMARY_COLUMNS)
+    .select_from(Experiment)
+    .outerjoin(ExperimentSearch, ExperimentSearch.experiment_id == Experiment.id)
+    .where(Experiment.id.in_(bindparam("ids", expanding=True)))
+)
+
+
+def _summary_rows(session: Session, ids: list[int]) -> dict[int, dict[str, Any]]:
+    if not ids:
+        return {}
+    # Core on the session's connection: the statement is compiled once (ORM execution costs more).
+    rows = session.connection().execute(_SUMMARY_ROWS, {"ids": ids}).mappings()
+    return {row["id"]: dict(row) for row in rows}
