@@ -2,42 +2,57 @@
 
 The CEL header's chip type decides the platform (it wins over the repository's label); the CDF is
 found in ``$GENEMILL_HOME/cdf/`` by normalized chip type (``genemill import-cel --cdf`` puts it
-there) and its parsed layout cached by checksum. Every CEL is checked first (readable, same chip
-and dimensions as the CDF): a bad array is marked unprocessable with the reason and the others of
-its experiment are processed. RMA normalizes the experiment's arrays of one platform together
-(mode ``rma-experiment``); MAS5 is a single-array method (mode ``mas5-single-array``).
+there), or in online mode fetched from the CDF repository (:mod:`genemill.pipeline.affy_cdf`),
+and its parsed layout cached by checksum. Every CEL is checked first (readable, same chip and
+dimensions as the CDF): a bad array is marked unprocessable with the reason and the others of
+its experiment are processed. Methods and the mode recorded on each result:
+
+* ``rma``: the experiment's arrays of one platform normalized together (``rma-experiment``);
+* ``rma-reference``: each array alone against the platform's stored RMA reference
+  (``rma-reference``, reference id in the parameters; :mod:`genemill.pipeline.affy_reference`);
+* ``mas5``: a single-array method (``mas5-single-array``).
+
+Output files are named by method, chip, version and a digest of the sample set (accessions and
+CEL sha256, plus the reference id), so runs over different samples never share a file name.
 """
 
 from __future__ import annotations
 
-import re
-import shutil
-from collections import defaultdict
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import genemill
 from genemill import affy
 from genemill.config import Settings
-from genemill.errors import InputError, NotFoundError
+from genemill.errors import DownloadError, InputError, NotFoundError, SourceError
 from genemill.formats.cdf import CdfLayout
 from genemill.genes import DEFAULT_COLLAPSE, DEFAULT_MULTI_GENE, map_to_genes
 from genemill.numerics.mas5 import mas5 as mas5_kernel
+from genemill.pipeline.affy_cdf import CdfResolver, cdf_dir, install_cdf
+from genemill.pipeline.affy_reference import current_reference, platform_accession
 from genemill.pipeline.annotation import best_platform_table, probe_map_for
-from genemill.platforms import cel_chip_stem, gpl_for_stem
+from genemill.platforms import cel_chip_stem
 from genemill.store.expression import write_expression
 from genemill.store.files import sha256_file
 from genemill.store.models import Experiment, Platform, Sample
 from genemill.store.results import EXPRESSION, mark_unprocessable, record_result
 
-__all__ = ["AffyOutcome", "cdf_dir", "install_cdf", "process_affymetrix"]
+__all__ = ["METHODS", "AffyOutcome", "cdf_dir", "install_cdf", "process_affymetrix"]
 
 PROBESET_KIND = "expression:probeset"
+MODES = {"rma": "rma-experiment", "rma-reference": "rma-reference", "mas5": "mas5-single-array"}
+METHODS = tuple(MODES)
+"""Summarization methods: experiment-wide RMA, RMA against the platform reference, MAS5."""
 
 
 @dataclass
@@ -49,40 +64,6 @@ class AffyOutcome:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def cdf_dir(settings: Settings) -> Path:
-    """Where CDF files are kept, named by normalized chip type."""
-    return settings.home / "cdf"
-
-
-def _chip_key(chip_type: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", chip_type.lower())
-
-
-def install_cdf(settings: Settings, path: Path) -> Path:
-    """Copy a CDF into the CDF folder under its normalized chip type (parsed once to learn it)."""
-    layout = affy.read_cdf(path, cache_dir=settings.home / "cdf-cache")
-    suffix = ".CDF.gz" if path.name.lower().endswith(".gz") else ".CDF"
-    target = cdf_dir(settings) / f"{_chip_key(layout.chip_type or path.name.split('.')[0])}{suffix}"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(target.suffix + ".part")
-        shutil.copyfile(path, tmp)
-        tmp.replace(target)
-    return target
-
-
-def _find_cdf(settings: Settings, chip_type: str) -> CdfLayout:
-    key = _chip_key(chip_type)
-    for candidate in sorted(cdf_dir(settings).glob("*")) if cdf_dir(settings).is_dir() else []:
-        if candidate.name.lower().split(".")[0] == key:
-            return affy.read_cdf(candidate, cache_dir=settings.home / "cdf-cache")
-    msg = (
-        f"no CDF for chip type {chip_type!r}: add one with `genemill import-cel --cdf FILE` "
-        f"(looked in {cdf_dir(settings)})"
-    )
-    raise NotFoundError(msg)
-
-
 def _cel_path(sample: Sample) -> Path:
     return Path(next(f.local_path for f in sample.original_files if f.kind == "CEL" and f.local_path))
 
@@ -92,28 +73,40 @@ def _cel_name(sample: Sample) -> str:
     return next(f.filename for f in sample.original_files if f.kind == "CEL" and f.local_path)
 
 
-def _check_cels(settings: Settings, samples: list[Sample], outcome: AffyOutcome) -> dict[str, list[Sample]]:
+def _check_cels(
+    resolver: CdfResolver, samples: list[Sample], outcome: AffyOutcome
+) -> dict[str, tuple[CdfLayout, list[Sample]]]:
     """Read every CEL header; group readable ones by chip type; refuse the others with the reason."""
-    groups: dict[str, list[Sample]] = defaultdict(list)
+    groups: dict[str, tuple[CdfLayout, list[Sample]]] = {}
     for sample in samples:
         path = _cel_path(sample)
         try:
             cel = affy.read_cel(path)
-            layout = _find_cdf(settings, cel.chip_type)
-            affy.check_platform(cel, layout, cdf_label=layout.chip_type)
-        except (InputError, NotFoundError, OSError) as exc:
-            name = _cel_name(sample)
-            reason = f"{name}: " + str(exc).replace(f"{path}: ", "").replace(str(path), name)
-            outcome.refused[sample.accession] = reason
-            mark_unprocessable(sample, reason)
+            layout = resolver.layout_for(cel)
+        except (InputError, NotFoundError, SourceError, OSError) as exc:  # SourceError: CDF fetch
+            _refuse(
+                outcome, [sample], str(exc).replace(f"{path}: ", "").replace(str(path), _cel_name(sample))
+            )
             continue
-        groups[cel.chip_type].append(sample)
+        groups.setdefault(cel.chip_type, (layout, []))[1].append(sample)
     return groups
 
 
-def _summarize(paths: list[Path], layout: CdfLayout, method: str) -> pd.DataFrame:
+def _refuse(outcome: AffyOutcome, samples: list[Sample], reason: str) -> None:
+    for sample in samples:
+        name = _cel_name(sample)
+        text = reason if reason.startswith(f"{name}: ") else f"{name}: {reason}"
+        outcome.refused[sample.accession] = text
+        mark_unprocessable(sample, text)
+
+
+def _summarize(
+    paths: list[Path], layout: CdfLayout, method: str, reference: affy.RmaReference | None
+) -> pd.DataFrame:
     if method == "rma":
         return affy.rma(paths, cdf=layout)
+    if method == "rma-reference":
+        return affy.rma(paths, cdf=layout, reference=reference)
     intensities = np.column_stack([affy.read_cel(p).intensities for p in paths])
     result = mas5_kernel(
         intensities,
@@ -133,90 +126,115 @@ def _summarize(paths: list[Path], layout: CdfLayout, method: str) -> pd.DataFram
 
 
 def _platform_row(session: Session, chip_type: str) -> Platform:
-    from sqlalchemy import select
+    """Find or create the chip's Platform row; a concurrent creator wins and its row is used.
 
-    stem = cel_chip_stem(chip_type)
-    accession = gpl_for_stem(stem) or stem
+    Parallel sample jobs may insert the same platform at once: the insert runs in a savepoint, so
+    losing the race on the unique accession rolls back only the savepoint and re-selects.
+    """
+    accession = platform_accession(chip_type)
     platform = session.scalar(select(Platform).where(Platform.accession == accession))
-    if platform is None:
-        from genemill.platforms import describe_platform
-        from genemill.store.models import Technology
+    if platform is not None:
+        return platform
+    from genemill.platforms import describe_platform
+    from genemill.store.models import Technology
 
-        name = describe_platform(accession, title=chip_type)
-        platform = Platform(
-            accession=accession,
-            internal_name=stem,
-            title=name.pretty,
-            technology=Technology.MICROARRAY,
-            manufacturer="Affymetrix",
-        )
-        session.add(platform)
-        session.flush()
-    return platform
+    candidate = Platform(
+        accession=accession,
+        internal_name=cel_chip_stem(chip_type),
+        title=describe_platform(accession, title=chip_type).pretty,
+        technology=Technology.MICROARRAY,
+        manufacturer="Affymetrix",
+    )
+    try:
+        with session.begin_nested():
+            session.add(candidate)
+    except IntegrityError:
+        platform = session.scalar(select(Platform).where(Platform.accession == accession))
+        if platform is None:
+            raise
+        return platform
+    return candidate
+
+
+def _sample_set_digest(samples: list[Sample], input_sha256: list[str], reference_id: str) -> str:
+    """Digest of which samples (and CELs, and reference) an output holds: its file-name key."""
+    pairs = sorted(zip((s.accession for s in samples), input_sha256, strict=True))
+    return hashlib.sha256(json.dumps([pairs, reference_id]).encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class _Group:
+    """The arrays of one chip type, its CDF layout and (mode ``rma-reference``) its reference."""
+
+    chip_type: str
+    layout: CdfLayout
+    samples: list[Sample]
+    reference: affy.RmaReference | None
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One platform group's processing: what was run on which inputs, and where outputs go."""
+
+    method: str
+    chip_type: str
+    layout: CdfLayout
+    input_sha256: list[str]
+    reference_id: str
+
+    def output_path(
+        self, settings: Settings, experiment: Experiment, samples: list[Sample], kind: str
+    ) -> Path:
+        """``expression/<experiment>/affy-<method>-<chip>-<version>-<sample set>.<kind>.parquet``."""
+        digest = _sample_set_digest(samples, self.input_sha256, self.reference_id)
+        name = f"affy-{self.method}-{cel_chip_stem(self.chip_type)}-{genemill.__version__}-{digest}"
+        return settings.home / "expression" / experiment.accession / f"{name}.{kind}.parquet"
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        found: dict[str, Any] = {
+            "method": self.method,
+            "chip_type": self.chip_type,
+            "cdf_probe_sets": len(self.layout.probeset_ids),
+        }
+        return found | ({"rma_reference": self.reference_id} if self.reference_id else {})
 
 
 def _process_group(
     settings: Settings,
     session: Session,
     experiment: Experiment,
-    chip_type: str,
-    samples: list[Sample],
+    group: _Group,
     method: str,
 ) -> dict[str, Any]:
-    layout = _find_cdf(settings, chip_type)
+    chip_type, layout, samples, reference = group.chip_type, group.layout, group.samples, group.reference
     paths = [_cel_path(s) for s in samples]
-    probe_values = _summarize(paths, layout, method)
+    probe_values = _summarize(paths, layout, method, reference)
     probe_values.columns = [s.accession for s in samples]
     platform = _platform_row(session, chip_type)
     for sample in samples:
         sample.platform = platform
-    table = best_platform_table(settings, list(probe_values.index), prefer=platform.accession)
-    version = genemill.__version__
-    digest = sha256_file(paths[0])[:12]
-    base = settings.home / "expression" / experiment.accession
-    parameters: dict[str, Any] = {
-        "method": method,
-        "chip_type": chip_type,
-        "cdf_probe_sets": len(layout.probeset_ids),
-    }
-    meta = {
-        "processor": f"affymetrix-{method}",
-        "processor_version": version,
-        "parameters": parameters,
-        "value_type": "log2",
-    }
-    probe_path = base / f"affy-{method}-{chip_type}-{version}-{digest}.probesets.parquet"
-    write_expression(probe_path, probe_values, metadata=meta | {"feature_type": "probeset"})
-    files = [(PROBESET_KIND, probe_path)]
+    run = _Run(
+        method=method,
+        chip_type=chip_type,
+        layout=layout,
+        input_sha256=[sha256_file(p) for p in paths],
+        reference_id=reference.reference_id if reference is not None else "",
+    )
     detail: dict[str, Any] = {"platform": platform.accession, "n_probe_sets": len(probe_values)}
-    if table is not None:
-        probe_map = probe_map_for(settings, table)
-        genes = map_to_genes(
-            probe_values, probe_map, multi_gene=DEFAULT_MULTI_GENE, collapse=DEFAULT_COLLAPSE
-        )
-        gene_path = base / f"affy-{method}-{chip_type}-{version}-{digest}.genes.parquet"
-        report = genes.report.as_dict() | {"annotation_table": table.accession}
-        write_expression(
-            gene_path,
-            genes.expression,
-            metadata=meta | {"feature_type": "gene", "annotation_release": report["annotation_release"]},
-            annotation=genes.genes,
-        )
-        files.insert(0, (EXPRESSION, gene_path))
-        parameters |= {"multi_gene": DEFAULT_MULTI_GENE.value, "collapse": DEFAULT_COLLAPSE.value}
-        detail["mapping"] = report
-    else:
-        detail["mapping"] = None
-        detail["note"] = "no probe annotation table covers these probe sets: probe-set values only"
+    if reference is not None:
+        detail["rma_reference"] = reference.reference_id
+    parameters = run.parameters
+    files = _write_outputs(settings, experiment, samples, run, probe_values, parameters, detail)
     record_result(
         session,
         samples,
         experiment=experiment,
         processor=f"affymetrix-{method}",
-        version=version,
-        mode="rma-experiment" if method == "rma" else "mas5-single-array",
+        version=genemill.__version__,
+        mode=MODES[method],
         parameters=parameters,
-        input_sha256=[sha256_file(p) for p in paths],
+        input_sha256=run.input_sha256,
         files=files,
         annotations={
             "value_type": "log2",
@@ -227,6 +245,51 @@ def _process_group(
     return detail
 
 
+def _write_outputs(
+    settings: Settings,
+    experiment: Experiment,
+    samples: list[Sample],
+    run: _Run,
+    probe_values: pd.DataFrame,
+    parameters: dict[str, Any],
+    detail: dict[str, Any],
+) -> list[tuple[str, Path]]:
+    """Write probe-set (and, when annotation covers them, gene) values; fill ``parameters``/``detail``."""
+    meta = {
+        "processor": f"affymetrix-{run.method}",
+        "processor_version": genemill.__version__,
+        "parameters": parameters,
+        "value_type": "log2",
+    }
+    probe_path = run.output_path(settings, experiment, samples, "probesets")
+    write_expression(probe_path, probe_values, metadata=meta | {"feature_type": "probeset"})
+    files = [(PROBESET_KIND, probe_path)]
+    try:
+        table = best_platform_table(settings, list(probe_values.index), prefer=detail["platform"])
+    except DownloadError as exc:
+        if exc.status != httpx.codes.NOT_FOUND:
+            raise  # a transient failure: the job is retried
+        table = None
+        detail["annotation_fetch"] = str(exc)
+    if table is None:
+        detail["mapping"] = None
+        detail["note"] = "no probe annotation table covers these probe sets: probe-set values only"
+        return files
+    probe_map = probe_map_for(settings, table)
+    genes = map_to_genes(probe_values, probe_map, multi_gene=DEFAULT_MULTI_GENE, collapse=DEFAULT_COLLAPSE)
+    report = genes.report.as_dict() | {"annotation_table": table.accession}
+    gene_path = run.output_path(settings, experiment, samples, "genes")
+    write_expression(
+        gene_path,
+        genes.expression,
+        metadata=meta | {"feature_type": "gene", "annotation_release": report["annotation_release"]},
+        annotation=genes.genes,
+    )
+    parameters |= {"multi_gene": DEFAULT_MULTI_GENE.value, "collapse": DEFAULT_COLLAPSE.value}
+    detail["mapping"] = report
+    return [(EXPRESSION, gene_path), *files]
+
+
 def process_affymetrix(
     settings: Settings,
     session: Session,
@@ -235,9 +298,25 @@ def process_affymetrix(
     *,
     method: str = "rma",
 ) -> AffyOutcome:
-    """Process samples with CEL files on disk; refuse unreadable or unmatched arrays with reasons."""
+    """Process samples with CEL files on disk; refuse unreadable or unmatched arrays with reasons.
+
+    ``method`` is one of :data:`METHODS`. With ``rma-reference`` a platform without a stored
+    reference has its samples refused with the reason (how to build one).
+    """
+    if method not in MODES:
+        msg = f"unknown Affymetrix method {method!r}: expected one of {', '.join(METHODS)}"
+        raise InputError(msg)
     outcome = AffyOutcome()
-    for chip_type, group in sorted(_check_cels(settings, samples, outcome).items()):
-        outcome.details[chip_type] = _process_group(settings, session, experiment, chip_type, group, method)
-        outcome.processed.extend(s.accession for s in group)
+    groups = _check_cels(CdfResolver(settings), samples, outcome)
+    for chip_type, (layout, samples_of_chip) in sorted(groups.items()):
+        reference = None
+        if method == "rma-reference":
+            try:
+                reference = current_reference(settings, chip_type)
+            except NotFoundError as exc:
+                _refuse(outcome, samples_of_chip, str(exc))
+                continue
+        group = _Group(chip_type, layout, samples_of_chip, reference)
+        outcome.details[chip_type] = _process_group(settings, session, experiment, group, method)
+        outcome.processed.extend(s.accession for s in samples_of_chip)
     return outcome
