@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 from genemill import affy
@@ -56,21 +57,28 @@ def install_cdf(settings: Settings, path: Path, *, chip_type: str | None = None)
     for target in targets:
         if target.exists():
             continue
-        tmp = target.with_name(target.name + ".part")
-        if target == targets[0]:
-            shutil.copyfile(path, tmp)
-        else:  # the same bytes under a second name
-            _link_or_copy(targets[0], tmp)
-        tmp.replace(target)
+        # A temporary name of its own, so that parallel installs never write into one file.
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        os.close(handle)
+        try:
+            _copy(path if target == targets[0] else targets[0], Path(temporary))
+            Path(temporary).replace(target)
+        finally:
+            Path(temporary).unlink(missing_ok=True)
     return targets[0]
 
 
-def _link_or_copy(source: Path, dest: Path) -> None:
-    dest.unlink(missing_ok=True)
-    try:
-        os.link(source, dest)
-    except OSError:
-        shutil.copyfile(source, dest)
+def _copy(source: Path, dest: Path) -> None:
+    """Hard-link an installed CDF under a second name when possible, else copy the bytes."""
+    if source.parent == dest.parent:
+        dest.unlink()
+        try:
+            os.link(source, dest)
+        except OSError:
+            shutil.copyfile(source, dest)
+        else:
+            return
+    shutil.copyfile(source, dest)
 
 
 def find_installed_cdf(settings: Settings, chip_type: str) -> CdfLayout | None:
@@ -78,7 +86,7 @@ def find_installed_cdf(settings: Settings, chip_type: str) -> CdfLayout | None:
     key = chip_key(chip_type)
     folder = cdf_dir(settings)
     for candidate in sorted(folder.glob("*")) if folder.is_dir() else []:
-        if candidate.name.endswith((".part", ".tmp")):
+        if candidate.name.startswith(".") or candidate.name.endswith((".part", ".tmp")):
             continue  # an install in progress
         if candidate.name.lower().split(".")[0] == key:
             return affy.read_cdf(candidate, cache_dir=_cache_dir(settings))
@@ -129,18 +137,17 @@ def fetch_and_install_cdf(settings: Settings, cel: CelFile) -> CdfLayout:
     from genemill.sources.http import make_client
 
     staging = settings.home / "downloads" / "cdf"
-    with make_client(settings) as client:
-        fetched = fetch_cdf(settings, client, cel.chip_type, dest_dir=staging)
-    downloaded = {fetched.path, staging / fetched.url.rsplit("/", 1)[1]}
-    try:
+    staging.mkdir(parents=True, exist_ok=True)
+    # One staging folder per fetch: parallel sample jobs never share a ``.part`` file.
+    with tempfile.TemporaryDirectory(dir=staging, prefix=f"{chip_key(cel.chip_type)}-") as folder:
+        with make_client(settings) as client:
+            fetched = fetch_cdf(settings, client, cel.chip_type, dest_dir=Path(folder))
         try:
             layout = affy.read_cdf(fetched.path)
         except CdfFormatError as exc:
-            msg = f"downloaded CDF for chip type {cel.chip_type!r} is unreadable, not installed: {exc}"
+            problem = str(exc).replace(f"{fetched.path}: ", "")
+            msg = f"downloaded CDF for chip type {cel.chip_type!r} is unreadable, not installed: {problem}"
             raise CdfFormatError(msg, path=fetched.url) from exc
         affy.check_platform(cel, layout, cdf_label=fetched.url)
         installed = install_cdf(settings, fetched.path, chip_type=cel.chip_type)
-    finally:
-        for path in downloaded:
-            path.unlink(missing_ok=True)
     return affy.read_cdf(installed, cache_dir=_cache_dir(settings))
