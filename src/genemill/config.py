@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         default=1.0, description="First retry delay of a failed job; doubles per attempt (max 300 s)."
     )
     scheduler: str | None = Field(default=None, description="Dask scheduler address (tcp://host:port).")
+    dataset_lifetime_days: float | None = Field(
+        default=7.0,
+        gt=0,
+        description="Days a built dataset's files stay downloadable before they expire and must be "
+        "regenerated (refine.bio: 7); unset (None) keeps them forever.",
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -7,7 +7,9 @@
   immutable (refine.bio: processed datasets are immutable) — create a new one instead;
 * the cart adds or removes whole experiments (``["ALL"]``) or single samples;
 * ``public_dict`` is what clients see: local file paths are replaced by download URLs, shown only
-  to holders of an activated token.
+  to holders of an activated token and only while the files have not expired (``expires_on``,
+  ``is_expired``, ``is_available`` as refine.bio names them);
+* ``queue_regeneration`` rebuilds an expired dataset from its stored request.
 """
 
 from __future__ import annotations
@@ -17,7 +19,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from genemill.datasets import Dataset, DatasetSpec, DatasetState, create_dataset, dataset_dict, start_dataset
+from genemill.datasets import (
+    Dataset,
+    DatasetSpec,
+    DatasetState,
+    create_dataset,
+    dataset_dict,
+    get_dataset,
+    is_expired,
+    regenerate_dataset,
+    start_dataset,
+)
 from genemill.datasets.spec import ALL_SAMPLES
 from genemill.errors import DatasetSpecError, InputError
 from genemill.pipeline.jobs import JobKind, enqueue
@@ -31,6 +43,7 @@ __all__ = [
     "cart_summary",
     "public_dict",
     "queue_dataset",
+    "queue_regeneration",
     "remove_from_request",
     "spec_from_request",
     "update_request",
@@ -150,6 +163,13 @@ def queue_dataset(session: Session, dataset_id: str) -> Dataset:
     return dataset
 
 
+def queue_regeneration(session: Session, dataset_id: str) -> Dataset:
+    """Queue an expired dataset's rebuild (same id, same request) as a ``JobKind.DATASET`` job."""
+    dataset = regenerate_dataset(session, get_dataset(session, dataset_id))
+    enqueue(session, JobKind.DATASET, dataset.id, force=True)
+    return dataset
+
+
 def cart_summary(session: Session, dataset: Dataset) -> dict[str, Any]:
     """Experiments, sample counts and organisms of a request, for the cart and download pages."""
     rows = []
@@ -180,14 +200,24 @@ def public_dict(dataset: Dataset, *, base_url: str, with_download: bool) -> dict
     out = dataset_dict(dataset)
     spec = out.pop("spec")
     state = dataset.state
+    expired = is_expired(dataset)
     files = []
     for f in out.pop("files"):
-        url = f"{base_url}/v1/dataset/{dataset.id}/download?format={f['format']}" if with_download else None
+        url = None
+        if with_download and not expired:
+            url = f"{base_url}/v1/dataset/{dataset.id}/download?format={f['format']}"
         files.append({**{k: f[k] for k in ("format", "size_in_bytes", "sha256")}, "download_url": url})
     out.update(spec)
     out["files"] = files
     out["is_processing"] = state in (DatasetState.QUEUED, DatasetState.RUNNING)
-    out["is_processed"] = state == DatasetState.SUCCEEDED
-    out["success"] = {DatasetState.SUCCEEDED: True, DatasetState.FAILED: False}.get(state)
+    out["is_processed"] = state in (DatasetState.SUCCEEDED, DatasetState.EXPIRED)
+    out["success"] = {
+        DatasetState.SUCCEEDED: True,
+        DatasetState.EXPIRED: True,
+        DatasetState.FAILED: False,
+    }.get(state)
+    out["is_expired"] = expired
+    out["is_available"] = state == DatasetState.SUCCEEDED and not expired
+    out["expires_on"] = out["expires_at"]
     out["download_url"] = files[0]["download_url"] if files else None
     return out

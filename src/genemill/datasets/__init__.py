@@ -11,12 +11,18 @@ The path of a dataset, one module per step:
 4. ``writers`` — ``write_tsv_zip`` (refine.bio's layout, ``manifest`` texts and metadata),
    ``write_parquet``, ``write_h5ad``; all atomic;
 5. ``job`` — ``build_dataset`` one-shot, and the stored ``Dataset`` flow (``models``; table created by
-   Alembic revision 0002): ``create_dataset``, ``start_dataset``, ``run_dataset``, ``dataset_file``.
+   Alembic revision 0002): ``create_dataset``, ``start_dataset``, ``run_dataset``, ``dataset_file``;
+6. ``lifetime`` — built files expire after ``Settings.dataset_lifetime_days`` (``expire_datasets``,
+   ``DatasetExpiredError``) and ``regenerate_dataset`` rebuilds them; ``details`` — the experiments
+   and samples behind a request (``dataset_details``, the API's ``?details=true``); ``counts`` —
+   datasets per state for the stats (``dataset_counts``).
 """
 
 from __future__ import annotations
 
 from genemill.datasets.build import BuiltDataset, GroupMatrix, build_matrices
+from genemill.datasets.counts import dataset_counts
+from genemill.datasets.details import dataset_details
 from genemill.datasets.exclusions import Exclusion, ExclusionReason
 from genemill.datasets.job import (
     DatasetOutcome,
@@ -29,6 +35,12 @@ from genemill.datasets.job import (
     run_dataset,
     run_dataset_job,
     start_dataset,
+)
+from genemill.datasets.lifetime import (
+    DatasetExpiredError,
+    expire_datasets,
+    is_expired,
+    regenerate_dataset,
 )
 from genemill.datasets.models import Dataset, DatasetState
 from genemill.datasets.plan import DatasetPlan, PlannedGroup, PlannedSample, plan_dataset
@@ -50,6 +62,7 @@ __all__ = [
     "BuiltDataset",
     "CollapseRule",
     "Dataset",
+    "DatasetExpiredError",
     "DatasetOutcome",
     "DatasetPlan",
     "DatasetSpec",
@@ -70,11 +83,16 @@ __all__ = [
     "build_matrices",
     "build_qn_target",
     "create_dataset",
+    "dataset_counts",
+    "dataset_details",
     "dataset_dict",
     "dataset_file",
+    "expire_datasets",
     "find_qn_target",
     "get_dataset",
+    "is_expired",
     "plan_dataset",
+    "regenerate_dataset",
     "run_dataset",
     "run_dataset_job",
     "start_dataset",

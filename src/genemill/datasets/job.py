@@ -12,7 +12,9 @@ Stored flow (CLI ``genemill dataset create | start | status | download``, web pa
   ``JobKind.DATASET``) moves it to ``RUNNING``, builds into ``<home>/datasets/<id>/dataset.<ext>``
   and records ``SUCCEEDED`` with files (path, size, sha256) and a summary, or ``FAILED`` with the
   error's type and message — whatever the exception — before re-raising it;
-* ``dataset_file`` returns a finished file's path after checking its sha256.
+* ``dataset_file`` returns a finished file's path after checking its sha256; files outlive
+  ``settings.dataset_lifetime_days`` only until they expire (``lifetime``: 410 in the API, then
+  ``regenerate_dataset``); every dataset job ends by sweeping overdue datasets (``expire_datasets``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from genemill import __version__
 from genemill.datasets.build import BuiltDataset, Progress, build_matrices
+from genemill.datasets.lifetime import DatasetExpiredError, expire_datasets, expiry_after, is_expired
 from genemill.datasets.manifest import aggregated_metadata
 from genemill.datasets.models import Dataset, DatasetState
 from genemill.datasets.plan import plan_dataset
@@ -66,6 +70,9 @@ class DatasetSettings(Protocol):
 
     @property
     def resolved_database_url(self) -> str: ...
+
+    @property
+    def dataset_lifetime_days(self) -> float | None: ...
 
 
 @dataclass(frozen=True)
@@ -192,14 +199,17 @@ def _outputs(home: Path, dataset_id: str, spec: DatasetSpec) -> dict[OutputForma
     return {fmt: folder / f"dataset{EXTENSIONS[fmt]}" for fmt in spec.formats}
 
 
-def _finish(database: Database, dataset_id: str, outcome: DatasetOutcome | None) -> None:
+def _finish(
+    database: Database, dataset_id: str, outcome: DatasetOutcome | None, lifetime_days: float | None
+) -> None:
     with database.session() as session:
         dataset = get_dataset(session, dataset_id)
         dataset.finished_at = utcnow()
         if outcome is not None:
             dataset.state = DatasetState.SUCCEEDED
             dataset.files = [f.to_dict() for f in outcome.files]
-            dataset.summary = outcome.summary()
+            dataset.summary = {**outcome.summary(), "worker_version": __version__}
+            dataset.expires_at = expiry_after(dataset.finished_at, lifetime_days)
             return
         error = sys.exc_info()[1]
         dataset.state = DatasetState.FAILED
@@ -227,17 +237,19 @@ def run_dataset(
                 session, spec, outputs=_outputs(settings.home, dataset_id, spec), progress=progress
             )
     finally:
-        _finish(database, dataset_id, outcome)
+        _finish(database, dataset_id, outcome, settings.dataset_lifetime_days)
     with database.session() as session:
         return get_dataset(session, dataset_id)
 
 
 def run_dataset_job(settings: DatasetSettings, target: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Job handler for ``JobKind.DATASET`` (target = dataset id)."""
+    """Job handler for ``JobKind.DATASET`` (target = dataset id); then expires overdue datasets."""
     del params
     database = Database(settings.resolved_database_url)
     try:
         dataset = run_dataset(database, settings, target)
+        with database.session() as session:
+            expire_datasets(session)
     finally:
         database.dispose()
     return {"dataset": dataset.id, "state": dataset.state.value, "files": dataset.files}
@@ -257,6 +269,7 @@ def dataset_dict(dataset: Dataset) -> dict[str, Any]:
         "started_at": _iso(dataset.started_at),
         "finished_at": _iso(dataset.finished_at),
         "expires_at": _iso(dataset.expires_at),
+        "is_expired": is_expired(dataset),
     }
 
 
@@ -267,6 +280,8 @@ def _iso(value: Any) -> str | None:
 def dataset_file(session: Session, dataset_id: str, *, fmt: OutputFormat | None = None) -> Path:
     """Path of a finished dataset's file (first format when ``fmt`` is None), sha256 checked."""
     dataset = get_dataset(session, dataset_id)
+    if is_expired(dataset):
+        raise DatasetExpiredError(dataset)
     if dataset.state != DatasetState.SUCCEEDED:
         msg = f"dataset {dataset.id} has no files yet: it is {dataset.state.value}"
         raise InputError(msg)

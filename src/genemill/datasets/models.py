@@ -27,6 +27,7 @@ class DatasetState(enum.StrEnum):
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+    EXPIRED = "EXPIRED"  # built, but its files outlived Settings.dataset_lifetime_days and were removed
 
 
 def _new_id() -> str:

@@ -6,7 +6,8 @@
   the options (aggregation, transformation, quantile normalization, file formats) and the terms of
   use; accepting them creates and activates an API token kept in the ``genemill_token`` cookie.
 * ``/datasets/{id}`` shows the state and refreshes itself (``<meta http-equiv="refresh">``) until the
-  build has finished; then it offers the files, downloaded with the token cookie.
+  build has finished; then it offers the files, downloaded with the token cookie; once they have
+  expired it offers "Regenerate files" (``/datasets/{id}/regenerate``, same request, same id).
 """
 
 from __future__ import annotations
@@ -22,12 +23,21 @@ from genemill.api.dataset_requests import (
     add_to_request,
     cart_summary,
     queue_dataset,
+    queue_regeneration,
     remove_from_request,
     update_request,
 )
 from genemill.api.deps import SessionDep
-from genemill.datasets import Dataset, DatasetState, dataset_file, get_dataset
+from genemill.datasets import (
+    Dataset,
+    DatasetExpiredError,
+    DatasetState,
+    dataset_file,
+    get_dataset,
+    is_expired,
+)
 from genemill.datasets.job import EXTENSIONS
+from genemill.datasets.lifetime import as_utc
 from genemill.datasets.spec import AggregateBy, OutputFormat, Transform
 from genemill.errors import InputError, NotFoundError
 from genemill.store.tokens import TERMS_AND_CONDITIONS, activate_token, create_token, find_activated_token
@@ -205,6 +215,8 @@ def dataset_page(request: Request, dataset_id: str, session: SessionDep) -> HTML
         "dataset": dataset,
         "summary": cart_summary(session, dataset),
         "building": dataset.state in (DatasetState.QUEUED, DatasetState.RUNNING),
+        "expired": is_expired(dataset),
+        "expires_at": as_utc(dataset.expires_at),
         "has_token": find_activated_token(session, request.cookies.get(TOKEN_COOKIE)) is not None,
         "formats": FORMATS,
         "transforms": TRANSFORMS,
@@ -216,6 +228,16 @@ def dataset_page(request: Request, dataset_id: str, session: SessionDep) -> HTML
 def restart(request: Request, dataset_id: str, session: SessionDep, background: BackgroundTasks) -> Response:
     """Build a failed (or finished) dataset again."""
     dataset = queue_dataset(session, dataset_id)
+    background.add_task(request.app.state.dataset_runner, dataset.id)
+    return _redirect(f"/datasets/{dataset.id}")
+
+
+@router.post("/datasets/{dataset_id}/regenerate")
+def regenerate(
+    request: Request, dataset_id: str, session: SessionDep, background: BackgroundTasks
+) -> Response:
+    """Build an expired dataset's files again from its stored request."""
+    dataset = queue_regeneration(session, dataset_id)
     background.add_task(request.app.state.dataset_runner, dataset.id)
     return _redirect(f"/datasets/{dataset.id}")
 
@@ -233,6 +255,11 @@ def download_file(
         return render(
             request, "error.html", {"message": message, "status": 403, "errors": [message]}, status=403
         )
-    path = dataset_file(session, dataset_id, fmt=fmt)
+    try:
+        path = dataset_file(session, dataset_id, fmt=fmt)
+    except DatasetExpiredError as exc:
+        return render(
+            request, "error.html", {"message": str(exc), "status": 410, "errors": [str(exc)]}, status=410
+        )
     chosen = fmt or next(f for f, ext in EXTENSIONS.items() if path.name.endswith(ext))
     return FileResponse(path, filename=f"genemill-dataset-{dataset_id[:8]}{EXTENSIONS[chosen]}")

@@ -3,6 +3,8 @@
 refine.bio's flow (ANCHOR.md §4): ``POST`` a ``data`` mapping, ``PUT {"start": true}`` with an
 activated token in the ``API-KEY`` header, poll ``GET`` until ``is_processed``, then download. The
 build runs in this server process (``app.state.dataset_runner``); its result is stored on the row.
+``GET ?details=true`` adds the experiments and samples behind the request; files expire after
+``Settings.dataset_lifetime_days`` (download: 410 Gone) and ``POST …/regenerate`` rebuilds them.
 """
 
 from __future__ import annotations
@@ -14,9 +16,16 @@ from fastapi import APIRouter, BackgroundTasks, HTTPException, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from genemill.api.dataset_requests import canonical_request, public_dict, queue_dataset, update_request
+from genemill.api.dataset_requests import (
+    canonical_request,
+    public_dict,
+    queue_dataset,
+    queue_regeneration,
+    update_request,
+)
 from genemill.api.deps import ActivatedTokenDep, SessionDep, TokenDep, token_required_message
-from genemill.datasets import create_dataset, dataset_file, get_dataset
+from genemill.api.schemas import ErrorOut
+from genemill.datasets import DatasetExpiredError, create_dataset, dataset_details, dataset_file, get_dataset
 from genemill.datasets.job import EXTENSIONS
 from genemill.datasets.spec import (
     AggregateBy,
@@ -80,9 +89,22 @@ def create(body: DatasetIn, request: Request, session: SessionDep, token: TokenD
 
 
 @router.get("/{dataset_id}")
-def read(dataset_id: uuid.UUID, request: Request, session: SessionDep, token: TokenDep) -> dict[str, Any]:
+def read(
+    dataset_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    token: TokenDep,
+    details: Annotated[
+        bool,
+        Query(description="Add experiments (with their requested samples), organism_samples, worker_version"),
+    ] = False,
+) -> dict[str, Any]:
     """A dataset's request, state, summary and (with an activated token) download URLs."""
-    return _out(request, get_dataset(session, str(dataset_id)), with_download=token is not None)
+    dataset = get_dataset(session, str(dataset_id))
+    out = _out(request, dataset, with_download=token is not None)
+    if details:
+        out.update(dataset_details(session, dataset))
+    return out
 
 
 @router.put("/{dataset_id}")
@@ -107,15 +129,36 @@ def update(
     return _out(request, dataset, with_download=token is not None)
 
 
-@router.get("/{dataset_id}/download", response_class=FileResponse)
+@router.post("/{dataset_id}/regenerate")
+def regenerate(
+    dataset_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    token: ActivatedTokenDep,
+    background: BackgroundTasks,
+) -> dict[str, Any]:
+    """Rebuild an expired dataset from its stored request (same id); 400 while its files are available."""
+    del token
+    dataset = queue_regeneration(session, str(dataset_id))
+    background.add_task(request.app.state.dataset_runner, dataset.id)
+    return _out(request, dataset, with_download=True)
+
+
+_GONE = {410: {"model": ErrorOut, "description": "The dataset's files expired: regenerate it"}}
+
+
+@router.get("/{dataset_id}/download", response_class=FileResponse, responses=_GONE)  # type: ignore[arg-type]
 def download(
     dataset_id: uuid.UUID,
     session: SessionDep,
     token: ActivatedTokenDep,
     fmt: Annotated[OutputFormat | None, Query(alias="format", description="tsv_zip, parquet or h5ad")] = None,
 ) -> FileResponse:
-    """A built dataset file (the first format when none is named); needs an activated token."""
+    """A built file (first format when none is named); needs an activated token; 410 once expired."""
     del token
-    path = dataset_file(session, str(dataset_id), fmt=fmt)
+    try:
+        path = dataset_file(session, str(dataset_id), fmt=fmt)
+    except DatasetExpiredError as exc:
+        raise HTTPException(status_code=410, detail=str(exc)) from exc
     chosen = fmt or next(f for f, ext in EXTENSIONS.items() if path.name.endswith(ext))
     return FileResponse(path, filename=f"genemill-dataset-{str(dataset_id)[:8]}{EXTENSIONS[chosen]}")
