@@ -11,15 +11,19 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "AboutStatsOut",
     "ComputedFileOut",
     "ErrorOut",
     "ExperimentOut",
     "ExperimentSampleOut",
     "ExperimentSummary",
+    "InstitutionOut",
+    "JobFailureOut",
     "OrganismOut",
     "OriginalFileOut",
     "Page",
     "PlatformOut",
+    "ProcessorDetailOut",
     "ProcessorOut",
     "ProcessorVersionOut",
     "ResultOut",
@@ -247,8 +251,9 @@ class PlatformOut(BaseModel):
 
 
 class ProcessorVersionOut(BaseModel):
-    """A processor and version that produced results, and how often."""
+    """A processor and version that produced results, and how often (``id``: ``NAME@VERSION``)."""
 
+    id: str
     name: str
     version: str
     num_results: int
@@ -300,3 +305,58 @@ class StatsOut(BaseModel):
     organisms: dict[str, int]
     jobs: dict[str, int]
     processors: int
+
+
+class LatestResultOut(BaseModel):
+    """The most recent result of a processor: its parameters show how it is run today."""
+
+    id: int
+    mode: str
+    parameters: dict[str, Any]
+    created_at: str | None = None
+
+
+class ProcessorDetailOut(BaseModel):
+    """One processor version (``NAME@VERSION``): what it produced and how it was last run."""
+
+    id: str
+    name: str
+    version: str
+    num_results: int
+    num_current_results: int
+    num_samples: int
+    num_experiments: int
+    first_used: str | None = None
+    last_used: str | None = None
+    modes: dict[str, int]
+    latest_result: LatestResultOut
+
+
+class InstitutionOut(BaseModel):
+    """A submitter institution and how much it submitted."""
+
+    submitter_institution: str
+    num_experiments: int
+    num_samples: int
+
+
+class AboutStatsOut(BaseModel):
+    """The about page's numbers (refine.bio's ``/v1/stats-about/`` names) and datasets per state."""
+
+    samples_available: int
+    total_size_in_bytes: int
+    supported_organisms: int
+    experiments_processed: int
+    processed_samples_by_organism: dict[str, int]
+    processed_samples_by_technology: dict[str, int]
+    datasets: dict[str, int]
+
+
+class JobFailureOut(BaseModel):
+    """Failed jobs sharing an error: how many, on how many targets (samples or experiments), when last."""
+
+    reason: str
+    error_type: str | None = None
+    job_count: int
+    target_count: int
+    last_failed: str | None = None

@@ -10,6 +10,7 @@ from genemill.api.deps import reject_unknown_params
 from genemill.api.routes import (
     datasets,
     experiments,
+    institutions,
     organisms,
     platforms,
     processors,
@@ -26,7 +27,7 @@ __all__ = ["build_router"]
 _ERRORS = {
     400: "Bad parameter (unknown query parameter, bad ordering, malformed accession…)",
     403: "An activated API token is required (API-KEY header)",
-    404: "No such experiment, sample, organism, token or dataset",
+    404: "No such experiment, sample, organism, processor, token or dataset",
     422: "Parameter or body validation failed",
     429: "Too many requests from this client",
 }
@@ -45,6 +46,7 @@ def build_router() -> APIRouter:
         organisms,
         platforms,
         processors,
+        institutions,
         tokens,
         stats,
         datasets,
@@ -52,4 +54,5 @@ def build_router() -> APIRouter:
     )
     for module in modules:
         router.include_router(module.router)
+    router.include_router(stats.about_router)
     return router

@@ -1,14 +1,19 @@
-"""``/v1/processors/``: the processor names and versions behind stored results."""
+"""``/v1/processors/``: the processor names and versions behind stored results.
+
+A processor's id is ``NAME@VERSION`` (``/v1/processors/submitter@0.1.0/``); a malformed id
+is a 422 (the path pattern), an unknown one a 404.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 
 from genemill.api.deps import LimitDep, OffsetDep, SessionDep, page_links
-from genemill.api.schemas import Page, ProcessorVersionOut
+from genemill.api.schemas import Page, ProcessorDetailOut, ProcessorVersionOut
 from genemill.store import listings
+from genemill.store.processors import get_processor, processor_id
 
 __all__ = ["router"]
 
@@ -22,4 +27,16 @@ def list_processors(
     """Distinct (processor, version) pairs with how many results each produced."""
     count, rows = listings.list_processors(session, limit=limit, offset=offset)
     following, preceding = page_links(request, count=count, limit=limit, offset=offset)
-    return {"count": count, "next": following, "previous": preceding, "results": rows}
+    results = [{**row, "id": processor_id(row["name"], row["version"])} for row in rows]
+    return {"count": count, "next": following, "previous": preceding, "results": results}
+
+
+@router.get("/{processor}", response_model=ProcessorDetailOut)
+def processor_detail(
+    processor: Annotated[
+        str, Path(max_length=200, pattern=r"^[^@]+@.+$", description="NAME@VERSION, e.g. submitter@0.1.0")
+    ],
+    session: SessionDep,
+) -> dict[str, Any]:
+    """One processor version: results, samples and experiments it produced, its latest parameters."""
+    return get_processor(session, processor)
