@@ -95,8 +95,9 @@ def _page(request: Request, query: SearchQuery, session: Any, cache: SearchCache
     return json_response(page, headers={"X-Search-Engine": result.engine})
 
 
+# async: the in-memory search takes about a millisecond; a thread-pool hop per request costs more.
 @router.get("", response_model=SearchPage)
-def search_experiments(
+async def search_experiments(
     request: Request,
     session: SessionDep,
     cache: SearchCacheDep,
@@ -112,7 +113,7 @@ def search_experiments(
 
 
 @router.post("", response_model=SearchPage)
-def search_experiments_post(
+async def search_experiments_post(
     request: Request, session: SessionDep, cache: SearchCacheDep, body: SearchBody
 ) -> Response:
     """The same search with the parameters as a JSON body."""
