@@ -45,6 +45,7 @@ __all__ = [
     "RmaReference",
     "build_rma_reference",
     "check_platform",
+    "check_reference",
     "layout_sha256",
     "load_rma_reference",
     "mas5",
@@ -135,7 +136,7 @@ def rma(
     names = _distinct_names(cel_paths, "rma")
     if reference is not None:
         stored = reference if isinstance(reference, RmaReference) else load_rma_reference(reference)
-        _check_reference(stored, layout, cdf_label=cdf_label)
+        check_reference(stored, layout, cdf_label=cdf_label)
         pm = _pm_matrix(cel_paths, layout, cdf_label=cdf_label, workers=workers)
         return _table(rma_with_reference(pm, stored.model, workers=workers), layout, names)
     pm = _pm_matrix(cel_paths, layout, cdf_label=cdf_label, workers=workers)
@@ -246,7 +247,8 @@ def load_rma_reference(path: str | Path) -> RmaReference:
     )
 
 
-def _check_reference(reference: RmaReference, layout: CdfLayout, *, cdf_label: str) -> None:
+def check_reference(reference: RmaReference, layout: CdfLayout, *, cdf_label: str) -> None:
+    """Raise UnsupportedPlatformError unless ``reference`` was built on ``layout`` (same CDF)."""
     if reference.layout_sha256 == layout_sha256(layout):
         return
     msg = (
@@ -375,10 +377,7 @@ def mas5(cel_paths: Sequence[str | Path], *, cdf: str | Path | CdfLayout) -> pd.
 
     layout = cdf if isinstance(cdf, CdfLayout) else read_cdf(cdf)
     cdf_label = str(cdf) if not isinstance(cdf, CdfLayout) else (layout.chip_type or "<layout>")
-    names = [sample_name(path) for path in cel_paths]
-    if not names or len(set(names)) != len(names):
-        msg = f"mas5 needs CEL files with distinct sample names, found {names!r}"
-        raise InputError(msg)
+    names = _distinct_names(cel_paths, "mas5")
     sizes = np.diff(layout.offsets)
     offsets = np.concatenate([[0], np.cumsum(sizes[sizes > 0])])
     signal = np.empty((offsets.size - 1, len(names)))

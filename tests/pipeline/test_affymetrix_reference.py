@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from genemill import affy
 from genemill.config import Settings
 from genemill.errors import NotFoundError
 from genemill.pipeline.affy_reference import build_platform_reference, current_reference, reference_dir
@@ -99,3 +100,19 @@ def test_reference_needs_processed_arrays(env) -> None:
         pytest.raises(NotFoundError, match="no processed arrays of chip type 'HG-Focus'"),
     ):
         build_platform_reference(settings, session, "HG-Focus")
+
+
+def test_reference_built_on_another_cdf_refuses_the_samples(env) -> None:
+    settings, db = env
+    _, hu_cdf, hu_cels = CASES["hu6800"]
+    foreign = affy.build_rma_reference(hu_cels, cdf=hu_cdf)
+    folder = reference_dir(settings, "HG-Focus")  # e.g. left there by an older, different CDF
+    affy.save_rma_reference(foreign, folder / f"{foreign.reference_id}.npz")
+    (folder / "current").write_text(foreign.reference_id + "\n", encoding="utf-8")
+    _, cdf, cels = CASES["hg-focus"]
+    accession = create_cel_experiment(settings, db, cels, title="focus", cdf=cdf)
+    report = process_experiment(settings, db, accession, method="rma-reference")
+    assert not report.processed
+    reason = report.refused[f"{accession}-HG-Focus-1-121502.calvin"]
+    assert f"RMA reference {foreign.reference_id} was built for chip type '3101_a03'" in reason
+    assert "a reference serves only the platform (CDF) it was built on" in reason

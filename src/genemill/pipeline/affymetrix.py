@@ -313,7 +313,8 @@ def process_affymetrix(
         if method == "rma-reference":
             try:
                 reference = current_reference(settings, chip_type)
-            except NotFoundError as exc:
+                affy.check_reference(reference, layout, cdf_label=layout.chip_type or chip_type)
+            except (NotFoundError, InputError) as exc:  # none stored, or built on another CDF
                 _refuse(outcome, samples_of_chip, str(exc))
                 continue
         group = _Group(chip_type, layout, samples_of_chip, reference)
