@@ -58,7 +58,7 @@ def fit_rma_reference(pm: ArrayLike, offsets: ArrayLike, *, workers: int = 2) ->
     corrected = rma_background_correct(pm, workers=workers)
     bounds = _bounds(offsets, corrected.shape[0])
     target = quantile_target(corrected)
-    log2_pm = np.log2(_normalize_columns(corrected, target, workers=workers))
+    log2_pm = np.log2(_normalize_columns(corrected, target, workers=workers), out=corrected)
     effects = np.zeros(corrected.shape[0])
 
     def run(job: tuple[int, NDArray[np.int64]]) -> None:
@@ -83,7 +83,7 @@ def rma_with_reference(pm: ArrayLike, model: RmaReferenceModel, *, workers: int 
             f"{model.target.size}: the reference belongs to another platform"
         )
         raise InputError(msg)
-    residual = np.log2(_normalize_columns(corrected, model.target, workers=workers))
+    residual = np.log2(_normalize_columns(corrected, model.target, workers=workers), out=corrected)
     residual -= model.probe_effects[:, None]
     bounds = model.offsets
     result = np.full((bounds.size - 1, residual.shape[1]), np.nan)
@@ -100,15 +100,15 @@ def rma_with_reference(pm: ArrayLike, model: RmaReferenceModel, *, workers: int 
 def _normalize_columns(
     data: NDArray[np.float64], target: NDArray[np.float64], *, workers: int
 ) -> NDArray[np.float64]:
-    """Map every column onto ``target`` (same length), ties averaged; returns a new matrix."""
-    out = np.empty_like(data)
+    """Map every column onto ``target`` (same length), ties averaged, in place; returns ``data``."""
 
     def normalize(j: int) -> None:
-        order = np.argsort(data[:, j], kind="stable")
-        out[order, j] = distribute_sorted(data[order, j], target)
+        column = data[:, j]
+        order = np.argsort(column, kind="stable")
+        column[order] = distribute_sorted(column[order], target)
 
     _polish.map_threads(normalize, range(data.shape[1]), workers)
-    return out
+    return data
 
 
 def _row_effects(z: NDArray[np.float64]) -> NDArray[np.float64]:
