@@ -38,7 +38,7 @@ def _checker(operation):
 
 @pytest.mark.slow
 def test_api_conforms_to_its_schema(settings: Settings, db: Database) -> None:
-    from conftest import load_generated_catalog  # type: ignore[import-not-found]  # tests/api/conftest.py
+    from tests.app_fixtures import load_generated_catalog
 
     load_generated_catalog(db)
     # NUL characters are refused with a 400 by design (PostgreSQL text cannot hold them): do not generate them.
