@@ -10,21 +10,27 @@ Sample names: the parent directory for the canonical file names (``<sample>/quan
 ``<sample>/abundance.tsv[.gz]``), otherwise the file name without ``.gz`` and its format suffix
 (``SRR5125621.quant.sf.gz`` → ``SRR5125621``, ``Sample_1.sf`` → ``Sample_1``); pass
 ``sample_names=`` to choose them.
+
+Start-up cost: ``import genemill.rnaseq`` loads NumPy only. pandas (with pyarrow, ~0.3–0.6 s to
+import) is needed for the DataFrames of the result; ``tximport`` starts importing it in a
+background thread while it reads the quantification files (Arrow's CSV parser and zlib run without
+the GIL), so a fresh process pays for the two side by side rather than one after the other.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Sequence
+import sys
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
 
 from genemill.errors import InputError, SalmonFormatError
-from genemill.formats.gtf import read_tx2gene_gtf, read_tx2gene_table
 from genemill.formats.salmon import TranscriptQuant, read_quant, read_salmon_meta_info
 from genemill.numerics.tximport import (
     CountsFromAbundance,
@@ -33,6 +39,9 @@ from genemill.numerics.tximport import (
     map_transcripts,
     summarize_to_genes,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["QuantType", "TximportResult", "read_transcript_estimates", "sample_name", "tximport"]
 
@@ -100,9 +109,13 @@ def tximport(
         Samples with different transcripts, duplicate sample names, or transcripts missing from
         tx2gene.
     """
+    pandas_imported = _import_in_background("pandas")
     files = [Path(path) for path in paths]
     names = _sample_names(files, sample_names)
     estimates = read_transcript_estimates(files, type=type)
+    pandas_imported()
+    import pandas as pd
+
     table = _tx2gene_frame(tx2gene, tx2gene_order)
     mapping = map_transcripts(
         estimates.transcript_ids,
@@ -162,6 +175,25 @@ def read_transcript_estimates(
     return TranscriptEstimates(transcript_ids=reference, abundance=abundance, counts=counts, length=length)
 
 
+def _import_in_background(name: str) -> Callable[[], None]:
+    """Start importing module ``name`` in a thread; return a function that waits for it.
+
+    An import error is left for the caller's own ``import`` to raise, in its thread.
+    """
+    if name in sys.modules:
+        return lambda: None
+
+    def load() -> None:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the waiting caller's import raises it again
+            return
+
+    thread = threading.Thread(target=load, name=f"import-{name}", daemon=True)
+    thread.start()
+    return thread.join
+
+
 def _read_one(path: Path, source_format: QuantType) -> TranscriptQuant:
     with path.open("rb") as fh:
         quant = read_quant(fh, source_format=source_format)
@@ -180,6 +212,8 @@ def _align(quant: TranscriptQuant, reference: np.ndarray, path: Path, first: Pat
     """Return ``quant`` with rows in ``reference`` order, or raise if the transcripts differ."""
     if len(quant) == len(reference) and np.array_equal(quant.names, reference):
         return quant
+    import pandas as pd
+
     position = pd.Index(quant.names).get_indexer(reference)
     if len(quant) != len(reference) or (position < 0).any():
         absent = reference[position < 0][:3].tolist()
@@ -229,6 +263,10 @@ def _sample_names(files: Sequence[Path], given: Sequence[str] | None) -> list[st
 def _tx2gene_frame(
     tx2gene: pd.DataFrame | PathLike, order: Literal["transcript_gene", "gene_transcript"]
 ) -> pd.DataFrame:
+    import pandas as pd
+
+    from genemill.formats.gtf import read_tx2gene_gtf, read_tx2gene_table
+
     if isinstance(tx2gene, pd.DataFrame):
         if {"transcript_id", "gene_id"} <= set(tx2gene.columns):
             return tx2gene[["transcript_id", "gene_id"]]

@@ -27,15 +27,15 @@ import re
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from genemill.errors import SalmonFormatError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "LibFormatCounts",
@@ -136,8 +136,8 @@ def read_quant(fh: IO[Any], *, source_format: SourceFormat) -> TranscriptQuant:
     }
     _check_numbers(numeric, header, path)
     name_column, length, effective_length, tpm, num_reads = _FIELDS[source_format]
-    _check_names(columns[name_column], name_column, path)
     names = np.asarray(columns[name_column].to_numpy(zero_copy_only=False), dtype=object)
+    _check_names(names, name_column, path)
     gene_ids = None
     if source_format == "rsem":
         gene_ids = np.asarray(columns["gene_id"].to_numpy(zero_copy_only=False), dtype=object)
@@ -190,7 +190,13 @@ def _check_header(data: bytes, header: tuple[str, ...], path: str | None) -> int
 
 
 def _parse_body(data: bytes, start: int, header: tuple[str, ...], path: str | None) -> pa.Table:
-    """Parse the rows from ``data[start:]`` with Arrow's CSV reader (correctly rounded floats)."""
+    """Parse the rows from ``data[start:]`` with Arrow's CSV reader (correctly rounded floats).
+
+    pyarrow is imported here, not with the module, so ``import genemill.rnaseq`` stays light.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     types = {name: pa.string() if name in _TEXT_COLUMNS else pa.float64() for name in header}
     try:
         return pacsv.read_csv(
@@ -245,21 +251,21 @@ def _check_numbers(numeric: Mapping[str, FloatArray], header: tuple[str, ...], p
             raise SalmonFormatError(msg, path=path, line=row + 2)
 
 
-def _check_names(column: pa.ChunkedArray, name: str, path: str | None) -> None:
-    """Reject empty or repeated transcript names (checked in Arrow; Python only to locate them)."""
-    if pc.any(pc.equal(column, "")).as_py():
-        row = column.to_pylist().index("")
+def _check_names(names: npt.NDArray[np.object_], name: str, path: str | None) -> None:
+    """Reject empty or repeated transcript names (a set of the names; a loop only to locate them)."""
+    empty = np.flatnonzero(names == "")
+    if empty.size:
         msg = f"column 1 ({name}): empty transcript name"
-        raise SalmonFormatError(msg, path=path, line=row + 2)
-    distinct = pc.count_distinct(column).as_py()
-    if distinct == len(column):
+        raise SalmonFormatError(msg, path=path, line=int(empty[0]) + 2)
+    distinct = len(set(names.tolist()))
+    if distinct == len(names):
         return
     seen: dict[str, int] = {}
-    for row, value in enumerate(column.to_pylist()):
+    for row, value in enumerate(names.tolist()):
         if value in seen:
             msg = (
                 f"duplicate transcript name {value!r} (first on line {seen[value] + 2}; "
-                f"{len(column) - distinct} duplicate rows in total)"
+                f"{len(names) - distinct} duplicate rows in total)"
             )
             raise SalmonFormatError(msg, path=path, line=row + 2)
         seen[value] = row

@@ -34,7 +34,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from genemill.errors import InputError
 
@@ -135,6 +134,8 @@ def map_transcripts(
     ids = _trim(np.asarray(transcript_ids, dtype=object), **trim)
     table_tx = _trim(np.asarray(tx2gene_transcripts, dtype=object), **trim)
     table_gene = np.asarray(tx2gene_genes, dtype=object)
+    import pandas as pd  # here, not at module level: `import genemill.rnaseq` stays light
+
     # get_indexer needs unique keys; duplicated() keeps the first row, like cleanTx2Gene.
     first = ~pd.Index(table_tx).duplicated(keep="first")
     position = pd.Index(table_tx[first]).get_indexer(ids)
