@@ -122,6 +122,10 @@ class MemoryIndex:
         self.n_docs = 0
         self.avgdl = 1.0
         self._key_cache: dict[tuple[str, bool], NDArray[np.int64]] = {}
+        self.facet_offsets: NDArray[np.int64] = np.zeros(len(FACETS) + 1, dtype=np.int64)
+        self.facet_first: NDArray[np.int64] = np.zeros((len(FACETS), 0), dtype=np.int64)
+        self.facet_first_downloadable: NDArray[np.float64] = np.zeros((len(FACETS), 0))
+        self.instance_counts: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
 
     # ------------------------------------------------------------------ loading
 
@@ -237,6 +241,8 @@ class MemoryIndex:
                 downloadable[extra],
                 by_code,
             )
+
+        self._stack_facets()
 
     def _load_text(self, session: Session) -> None:
         names = [row[1] for row in session.execute(text("PRAGMA table_info(experiment_fts)"))]
@@ -389,22 +395,44 @@ class MemoryIndex:
             mask &= self.columns["num_processed"] > query.num_processed_samples_gt
         return mask
 
-    def _counts(self, facet: str, matched: NDArray[np.bool_]) -> tuple[dict[str, int], dict[str, int]]:
-        info = self.facets[facet]
-        members = np.flatnonzero(matched)
-        codes = info.first_code[members]
-        carries = codes >= 0
-        extra = matched[info.extra_positions]
-        codes = np.concatenate([codes[carries], info.extra_codes[extra]])
-        weights = np.concatenate([info.first_downloadable[members][carries], info.extra_downloadable[extra]])
-        n = len(info.values)
-        experiments = np.bincount(codes, minlength=n)
-        samples = np.bincount(codes, weights=weights, minlength=n)
-        present = np.flatnonzero(experiments)
-        return (
-            {info.values[i]: int(samples[i]) for i in present},
-            {info.values[i]: int(experiments[i]) for i in present},
+    def _stack_facets(self) -> None:
+        """All facets' first rows in one (facet, position) array of global codes, for one bincount."""
+        self.facet_offsets = np.cumsum([0, *(len(self.facets[f].values) for f in FACETS)])
+        self.facet_first = np.stack(
+            [
+                np.where(info.first_code >= 0, info.first_code + self.facet_offsets[row], -1)
+                for row, info in enumerate(self.facets[f] for f in FACETS)
+            ]
         )
+        self.facet_first_downloadable = np.stack([self.facets[f].first_downloadable for f in FACETS])
+
+    def _counts(
+        self, facets: list[str], matched: NDArray[np.bool_], members: NDArray[np.int64]
+    ) -> dict[str, tuple[dict[str, int], dict[str, int]]]:
+        """Downloadable samples and experiments per value of ``facets`` over ``matched``."""
+        rows = [FACETS.index(f) for f in facets]
+        grid = np.ix_(rows, members)
+        codes, weights = self.facet_first[grid].ravel(), self.facet_first_downloadable[grid].ravel()
+        carries = codes >= 0
+        code_parts, weight_parts = [codes[carries]], [weights[carries]]
+        for row, facet in zip(rows, facets, strict=True):
+            info = self.facets[facet]
+            extra = matched[info.extra_positions]
+            code_parts.append(info.extra_codes[extra] + self.facet_offsets[row])
+            weight_parts.append(info.extra_downloadable[extra])
+        all_codes = np.concatenate(code_parts)
+        total = int(self.facet_offsets[-1])
+        experiments = np.bincount(all_codes, minlength=total)
+        samples = np.bincount(all_codes, weights=np.concatenate(weight_parts), minlength=total)
+        out = {}
+        for row, facet in zip(rows, facets, strict=True):
+            values, start = self.facets[facet].values, int(self.facet_offsets[row])
+            present = np.flatnonzero(experiments[start : start + len(values)])
+            out[facet] = (
+                {values[i]: int(samples[start + i]) for i in present},
+                {values[i]: int(experiments[start + i]) for i in present},
+            )
+        return out
 
     def _order_key(self, name: str, descending: bool) -> NDArray[np.int64]:
         """One int64 per experiment whose ascending order is the SQL order (NULLs last, then id)."""
@@ -441,13 +469,14 @@ class MemoryIndex:
             score[pinned] = PIN_SCORE
         scored = bool(words) or pinned_id is not None
         matched = text_mask & self._conditions(query)
-        samples: dict[str, dict[str, int]] = {}
-        experiments: dict[str, dict[str, int]] = {}
-        filtered = query.facet_filters()
-        for facet in FACETS:
-            source = text_mask & self._conditions(query, skip=facet) if facet in filtered else matched
-            samples[facet], experiments[facet] = self._counts(facet, source)
         chosen = np.flatnonzero(matched)
+        filtered = query.facet_filters()
+        counts = self._counts([f for f in FACETS if f not in filtered], matched, chosen)
+        for facet in filtered:  # multi-select: a filtered facet counts without its own filter
+            source = text_mask & self._conditions(query, skip=facet)
+            counts |= self._counts([facet], source, np.flatnonzero(source))
+        samples = {facet: counts[facet][0] for facet in FACETS}
+        experiments = {facet: counts[facet][1] for facet in FACETS}
         ids, scores = self._page(chosen, score, query, name, descending, scored=scored, pinned=pinned)
         return MemoryHits(
             count=len(chosen),
