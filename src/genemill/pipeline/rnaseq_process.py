@@ -17,7 +17,10 @@ A refused run is marked unprocessable with the reason; it never stops the others
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +66,7 @@ __all__ = [
     "RnaSeqOutcome",
     "has_rnaseq_files",
     "process_rnaseq",
+    "reference_tx2gene",
 ]
 
 QUANT_KIND = "QUANT"
@@ -196,6 +200,9 @@ def _process_fastq(
         return
     runs: list[QuantifiedRun] = []
     indexes = IndexCache(settings, reference, threads=options.threads)
+    # Read the transcript → gene table while Salmon runs (large for real transcriptomes).
+    prefetch = threading.Thread(target=_prefetch_tx2gene, args=(reference,), name="tx2gene", daemon=True)
+    prefetch.start()
     for number, sample in enumerate(samples):
         options.report(f"salmon quant {sample.title or sample.accession}", number, len(samples))
         try:
@@ -206,6 +213,7 @@ def _process_fastq(
         if _keep(run, options, outcome):
             runs.append(run)
     options.report("tximport", len(samples), len(samples))
+    prefetch.join()
     if not runs:
         return
     used = {run.index.key: run.index.describe() for run in runs if run.index is not None}
@@ -268,6 +276,27 @@ def _run_notes(runs: list[QuantifiedRun]) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=8)
+def _read_reference_tx2gene(path: str, _stamp: tuple[int, int]) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+
+
+def _prefetch_tx2gene(reference: Reference) -> None:
+    """Warm the cache; a failure is raised again, in the caller's thread, by the real read."""
+    with contextlib.suppress(Exception):
+        reference_tx2gene(reference)
+
+
+def reference_tx2gene(reference: Reference) -> pd.DataFrame:
+    """The reference's ``tx2gene.tsv`` (read once per process: references are immutable).
+
+    Keyed by path, size and modification time as well, so a replaced file is read again. Callers
+    must not modify the returned frame.
+    """
+    stat = reference.tx2gene.stat()
+    return _read_reference_tx2gene(str(reference.tx2gene), (stat.st_size, stat.st_mtime_ns))
+
+
 def _tximport_and_store(
     settings: Settings,
     session: Session,
@@ -280,7 +309,7 @@ def _tximport_and_store(
 ) -> None:
     if not runs:
         return
-    tx2gene = pd.read_csv(reference.tx2gene, sep="\t", dtype=str, keep_default_na=False)
+    tx2gene = reference_tx2gene(reference)
     by_accession = {run.sample.accession: run.sample for run in runs}
     try:
         tables = summarize_runs([run.quant for run in runs], tx2gene, source=str(reference.tx2gene))

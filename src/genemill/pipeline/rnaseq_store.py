@@ -226,7 +226,8 @@ def store_gene_tables(
             "annotation_release": spec.annotations.get("reference", {}).get("release", ""),
         }
         path = base / f"{stem}.{_VALUE_TYPES[kind]}.parquet"
-        jobs.append((kind, path, values[columns], metadata))
+        same = values.columns.tolist() == columns  # the usual case: no column copy
+        jobs.append((kind, path, values if same else values[columns], metadata))
     # Arrow writes without the GIL: the three files are written side by side.
     with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="parquet") as pool:
         written = [
