@@ -90,6 +90,20 @@ def poison_or_process(settings: Settings, target: str, params: dict[str, Any]) -
     return run_sample_job(settings, target, params)
 
 
+def hog_crash_or_finish(settings: Settings, target: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``hog``: allocate (and touch) 32 MB every 20 ms until the nanny stops the worker;
+    ``crash``: exit the worker process at once; anything else: return."""
+    if target == "hog":
+        held = []
+        for _ in range(200):  # 6.4 GB if nothing stops it
+            held.append(np.ones(4 << 20))
+            time.sleep(0.02)
+        return {"held_mb": 32 * len(held)}
+    if target == "crash":
+        os._exit(3)
+    return {"ok": True}
+
+
 # --------------------------------------------------------------------------- fixtures
 
 
@@ -102,28 +116,31 @@ def cluster():
             n_workers=3,
             processes=True,
             threads_per_worker=1,
-            dashboard_address=None,
+            dashboard_address=":0",
             resources={"MEMORY": 8192},
         )
     yield local
     local.close()
 
 
-@pytest.fixture
-def pg_settings(tmp_path: Path, postgres_server_url: str, cluster) -> Settings:
-    engine = create_engine(Database(postgres_server_url).url)
+def _fresh_postgres(tmp_path: Path, url: str, *, workers: int) -> Settings:
+    engine = create_engine(Database(url).url)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
-    settings = Settings(
-        home=tmp_path / "home", database_url=postgres_server_url, workers=3, retry_backoff_seconds=0.2
-    )
+    settings = Settings(home=tmp_path / "home", database_url=url, workers=workers, retry_backoff_seconds=0.2)
     db = Database(settings.resolved_database_url)
     db.migrate()
     with db.engine.begin() as conn:
         conn.execute(text("CREATE TABLE exec_log (id serial PRIMARY KEY, target text, phase text, pid int)"))
     db.dispose()
+    return settings
+
+
+@pytest.fixture
+def pg_settings(tmp_path: Path, postgres_server_url: str, cluster) -> Settings:
+    settings = _fresh_postgres(tmp_path, postgres_server_url, workers=3)
     from distributed import Client
 
     with Client(cluster) as client:
@@ -270,7 +287,11 @@ if __name__ == "__main__":
     jobs._HANDLERS[config["kind"]] = config["handler"]
     settings = Settings(**config["settings"])
     db = Database(settings.resolved_database_url)
-    jobs.run_jobs(settings, db, executor=DaskExecutor(config["scheduler"], db=db), kinds=[config["kind"]])
+    executor = DaskExecutor(config["scheduler"], db=db)
+    try:
+        jobs.run_jobs(settings, db, executor=executor, kinds=[config["kind"]])
+    finally:
+        executor.shutdown()
 """
 
 
@@ -357,13 +378,17 @@ def test_a_poison_sample_is_unprocessable_after_its_retries_and_the_others_finis
     assert sorted(report.processed) == [f"{accession}-S{k}" for k in range(1, 4)]
     assert list(report.refused) == [poison]
     reason = report.refused[poison]
-    assert reason.startswith("processing failed after 2 attempt(s): KilledWorker: the worker process died")
+    assert reason.startswith(
+        "processing failed after 2 attempt(s): KilledWorker: the worker process died while this job was on it"
+    )
+    assert "memory tier kept at 2048 MB" in reason
     reference = np.log2(
         pd.read_csv(FOCUS / "reference" / "HG-Focus_affy_mas5_signal.tsv", sep="\t", index_col=0)
     )
     with pg_db.session() as session:
         job = session.scalar(select(Job).where(Job.target == poison))
-        assert (job.state, job.attempts, job.ram_mb) == (JobState.FAILED, 2, 8192)  # 2048 -> 4096 -> 8192
+        assert (job.state, job.attempts, job.ram_mb) == (JobState.FAILED, 2, 2048)  # a crash: tier kept
+        assert job.error_type == "KilledWorker" and "not by a memory-limit termination" in job.error
         sample = queries.get_sample(session, poison)
         assert sample.processing_state == ProcessingState.UNPROCESSABLE
         for k in range(1, 4):
@@ -376,3 +401,163 @@ def test_a_poison_sample_is_unprocessable_after_its_retries_and_the_others_finis
             assert float(np.abs(stored.to_numpy() - expected.to_numpy()).max()) < 1e-4
         counted = session.scalar(select(func.count()).select_from(Job).where(Job.state == JobState.SUCCEEDED))
     assert counted == 3
+
+
+# --------------------------------------------------------------------------- memory kills
+
+
+@pytest.fixture(scope="module")
+def small_cluster():
+    """Two 600 MiB workers; a worker that dies once fails its task (no Dask-level rescheduling)."""
+    dask = pytest.importorskip("dask")
+    distributed = pytest.importorskip("distributed")
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        local = distributed.LocalCluster(
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            dashboard_address=":0",
+            memory_limit="600MiB",
+            resources={"MEMORY": 8192},
+        )
+    yield local
+    local.close()
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_only_a_memory_limit_kill_raises_the_tier_and_its_cause_is_recorded(
+    tmp_path, postgres_server_url, small_cluster, monkeypatch
+) -> None:
+    settings = _fresh_postgres(tmp_path, postgres_server_url, workers=2)
+    monkeypatch.setitem(jobs._HANDLERS, _Kind.SLEEP.value, f"{__name__}:hog_crash_or_finish")
+    db = Database(settings.resolved_database_url)
+    with db.session() as session:
+        for name in ("hog", "crash", "fine"):
+            enqueue(session, SLEEP, name, params={}, max_attempts=2)
+    with DaskExecutor(cluster=small_cluster, db=db) as executor:
+        summary = run_jobs(settings, db, executor=executor, kinds=[_Kind.SLEEP.value])
+    assert summary.succeeded == ["fine"] and sorted(t for t, _ in summary.failed) == ["crash", "hog"]
+    with db.session() as session:
+        rows = {j.target: j for j in session.scalars(select(Job))}
+        hog, crash = rows["hog"], rows["crash"]
+        assert (hog.state, hog.attempts, hog.ram_mb) == (JobState.FAILED, 2, 8192)  # 2048 -> 4096 -> 8192
+        assert hog.error_type == "WorkerOutOfMemory"
+        assert "out of memory: the Dask nanny terminated worker tcp://" in hog.error
+        assert "of its 600 MB limit while it ran this job; memory tier now 8192 MB" in hog.error
+        assert (crash.state, crash.attempts, crash.ram_mb) == (JobState.FAILED, 2, 2048)
+        assert crash.error_type == "KilledWorker" and "memory tier kept at 2048 MB" in crash.error
+        assert rows["fine"].ram_mb == 2048  # even when it waited behind the hog on its worker
+    db.dispose()
+    print(f"hog: {hog.error[:160]}")
+
+
+# --------------------------------------------------------------------------- scheduler loss
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def test_an_unreachable_scheduler_is_a_clear_error_within_the_timeout() -> None:
+    pytest.importorskip("distributed")
+    from genemill.pipeline.dask_executor import SchedulerLostError
+
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    started = time.monotonic()
+    with pytest.raises(SchedulerLostError, match=f"cannot reach the Dask scheduler at {address} within 2 s"):
+        DaskExecutor(address, connect_timeout=2)
+    assert time.monotonic() - started < 15
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_dead_scheduler_stops_the_run_and_a_new_cluster_finishes_only_the_rest(
+    pg_settings, pg_db, cluster, tmp_path, monkeypatch
+) -> None:
+    """A real scheduler process and two worker processes; the scheduler is SIGKILLed mid-run."""
+    monkeypatch.setitem(jobs._HANDLERS, _Kind.SLEEP.value, f"{__name__}:record_handler")
+    names = [f"job{k}" for k in range(6)]
+    _enqueue_sleepers(pg_db, names, sleep=1.5, out=tmp_path / "out")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    dask_cli = str(Path(sys.executable).with_name("dask"))
+    scheduler = _start(
+        [dask_cli, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
+        env,
+    )
+    workers = _start(
+        [
+            dask_cli,
+            "worker",
+            address,
+            "--nworkers",
+            "2",
+            "--nthreads",
+            "1",
+            "--no-dashboard",
+            "--death-timeout",
+            "20",
+        ],
+        env,
+    )
+    script = tmp_path / "runner.py"
+    script.write_text(RUNNER)
+    config = {
+        "kind": _Kind.SLEEP.value,
+        "handler": f"{__name__}:record_handler",
+        "scheduler": address,
+        "settings": pg_settings.model_dump(mode="json", include={"home", "database_url"}) | {"workers": 2},
+    }
+    runner = subprocess.Popen(
+        [sys.executable, str(script), json.dumps(config)], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        _wait_for(
+            lambda: _states(pg_db).count(JobState.SUCCEEDED) >= 2 and JobState.RUNNING in _states(pg_db),
+            timeout=90,
+        )
+        at_kill = dict(zip(names, _states(pg_db), strict=True))
+        killed = time.monotonic()
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        _, stderr = runner.communicate(timeout=60)  # no hang: the runner stops by itself
+        stopped_after = time.monotonic() - killed
+    finally:
+        for process in (runner, scheduler, workers):
+            _stop(process)
+    assert runner.returncode != 0
+    assert "SchedulerLostError: lost the Dask scheduler at " + address in stderr
+    assert stopped_after < 20
+    left = dict(zip(names, _states(pg_db), strict=True))
+    finished = sorted(j for j, s in at_kill.items() if s == JobState.SUCCEEDED)
+    running = sorted(j for j, s in left.items() if s == JobState.RUNNING)
+    assert running  # attempts in flight when the scheduler died stay RUNNING under the dead runner
+
+    executor = DaskExecutor(cluster=cluster, db=pg_db)  # a new cluster
+    summary = run_jobs(pg_settings, pg_db, executor=executor, kinds=[_Kind.SLEEP.value])
+    executor.shutdown()
+    assert summary.recovered == len(running)
+    assert sorted(summary.succeeded) == sorted(j for j, s in left.items() if s != JobState.SUCCEEDED)
+    assert _states(pg_db) == [JobState.SUCCEEDED] * len(names)
+    log = _log(pg_db)
+    assert sorted(log[log.phase == "done"].target) == names  # each output written exactly once
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{n}.txt" for n in names]
+    starts = log[log.phase == "start"].target.value_counts()
+    assert all(starts[j] == 1 for j in finished)  # work finished before the loss was not redone
+    print(f"runner stopped {stopped_after:.1f} s after the scheduler died; left RUNNING: {running}")

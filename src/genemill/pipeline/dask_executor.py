@@ -15,39 +15,89 @@ What it adds for :func:`~genemill.pipeline.jobs.execute_job` submissions:
 * **Memory tiers** (as refine.bio sizes its Nomad jobs). Each job asks for ``Job.ram_mb`` MB of
   the worker resource ``MEMORY`` (first tier ``MEMORY_TIERS[0]`` when unset, recorded on the
   row). Workers advertise it (``dask worker --resources MEMORY=16384``), so a worker runs at most
-  ``its MEMORY / tier`` jobs at once. A ``KilledWorker`` (out-of-memory termination by the nanny
-  looks the same to the scheduler as a crash) raises the job's tier to the next one
-  (2048 -> 4096 -> 8192 MB) before the retry. With no worker advertising ``MEMORY`` the tiers
-  are recorded but no resource is requested; a tier above the largest worker's ``MEMORY`` is
-  capped to it (otherwise the task could never start).
+  ``its MEMORY / tier`` jobs at once. The tier rises to the next one (2048 -> 4096 -> 8192 MB)
+  before the retry only when memory was the cause: the job raised ``MemoryError``, or a
+  ``KilledWorker`` follows the nanny terminating a worker that ran the task for exceeding its
+  ``--memory-limit`` (the nanny's ``worker-restart-memory`` event, matched by worker address to
+  the scheduler's ``remove-worker`` events that list the task, among the workers that logged
+  starting it: a worker also holds tasks it has not started). The cause is recorded on the job:
+  ``error_type`` ``WorkerOutOfMemory`` (with the worker's RSS and limit in ``error``) or
+  ``KilledWorker`` (any other death: a crash, a signal such as the kernel's OOM killer, which
+  Dask cannot tell from ``kill -9``, or a lost host; the tier is kept). With no worker
+  advertising ``MEMORY`` the tiers are recorded but no resource is requested; a tier above the
+  largest worker's ``MEMORY`` is capped to it (otherwise the task could never start).
 * **Heartbeats.** While a job's task is in flight, its row's ``heartbeat_at`` is refreshed every
   ``heartbeat_every`` seconds, so another runner's ``recover_stale`` does not re-queue it.
+* **Scheduler loss.** Connecting gives up after ``connect_timeout`` seconds. When the client
+  loses its scheduler, Dask cancels every future at once; the in-flight attempts then fail with
+  :class:`SchedulerLostError` (and so does every later ``submit``), which ``run_jobs`` raises: the
+  run stops at once with that error instead of waiting. Their jobs stay RUNNING under this
+  runner's id; the next run's ``recover_stale`` re-queues them once this process has exited (or
+  their heartbeat is stale), and re-running against a new cluster does only unfinished work.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError, Future
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
 from genemill.config import Settings
-from genemill.errors import StoreError
+from genemill.errors import GenemillError, StoreError
 from genemill.pipeline import jobs
 from genemill.pipeline.executors import Executor, InlineExecutor, LocalExecutor
 from genemill.store.db import Database
 from genemill.store.models import Job, JobState, utcnow
 
-__all__ = ["MEMORY_RESOURCE", "MEMORY_TIERS", "DaskExecutor", "executor_for", "next_tier"]
+__all__ = [
+    "MEMORY_RESOURCE",
+    "MEMORY_TIERS",
+    "OUT_OF_MEMORY",
+    "DaskExecutor",
+    "SchedulerLostError",
+    "executor_for",
+    "next_tier",
+]
 
 MEMORY_RESOURCE = "MEMORY"
 MEMORY_TIERS: tuple[int, ...] = (2048, 4096, 8192)
+OUT_OF_MEMORY = "WorkerOutOfMemory"
+"""``Job.error_type`` of an attempt whose worker the Dask nanny terminated for its memory limit."""
+MEMORY_EVENT = "worker-restart-memory"
+"""The topic of the event the nanny logs when it terminates a worker over its memory limit."""
+STARTED_EVENT = "genemill-task-started"
+"""The topic of the event a worker logs when it starts one of our tasks (``key``, ``worker``)."""
+
+
+def run_marked(fn: Callable[..., Any], /, *args: Any) -> Any:
+    """Run ``fn(*args)`` in a Dask worker after telling the scheduler this task started here.
+
+    A worker also holds tasks it has not started (``processing`` on the scheduler); only a
+    worker that started the task can have died of it.
+    """
+    from distributed import get_worker
+
+    try:
+        worker = get_worker()
+    except ValueError:  # not in a worker (e.g. run inline)
+        return fn(*args)
+    worker.log_event(STARTED_EVENT, {"key": worker.get_current_task(), "pid": os.getpid()})
+    return fn(*args)
+
+
+class SchedulerLostError(GenemillError):
+    """The Dask scheduler cannot be reached (not started, died, or the network is gone)."""
+
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +139,11 @@ class DaskExecutor:
         ``distributed.scheduler.allowed-failures`` instead).
     heartbeat_every
         Seconds between heartbeat updates of in-flight jobs.
+    connect_timeout
+        Seconds to reach the scheduler before giving up with :class:`SchedulerLostError`.
+    event_wait
+        Seconds to wait for the nanny's memory event after a ``KilledWorker`` (it may arrive
+        just after the worker's removal).
     """
 
     def __init__(
@@ -100,16 +155,25 @@ class DaskExecutor:
         tiers: Sequence[int] = MEMORY_TIERS,
         retries: int = 1,
         heartbeat_every: float = 60.0,
+        connect_timeout: float = 30.0,
+        event_wait: float = 2.0,
     ) -> None:
         from distributed import Client
 
         client: Callable[..., Any] = Client  # distributed is untyped
         if cluster is not None:
-            self.client: Any = client(cluster)
+            self.client: Any = client(cluster, timeout=connect_timeout)
         elif address:
-            self.client = client(address)
+            try:
+                self.client = client(address, timeout=connect_timeout)
+            except OSError as exc:
+                msg = f"cannot reach the Dask scheduler at {address} within {connect_timeout:g} s: {exc}"
+                raise SchedulerLostError(msg) from exc
         else:
-            self.client = client(processes=True, dashboard_address=None)
+            self.client = client(processes=True, dashboard_address=":0")
+        self.address = str(self.client.scheduler.address)
+        self.event_wait = event_wait
+        self._lost: str | None = None
         self.db = db
         self.tiers = tuple(sorted(tiers))
         self.retries = retries
@@ -130,6 +194,7 @@ class DaskExecutor:
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
         """Schedule ``fn(*args)`` on the cluster; job attempts get a memory tier and a job-named key."""
+        self._check_connected()
         job_id: int | None = None
         resources = None
         if fn is jobs.execute_job:
@@ -138,6 +203,7 @@ class DaskExecutor:
         prefix = f"genemill-job-{job_id}" if job_id is not None else getattr(fn, "__name__", "task")
         key = f"{prefix}-{uuid.uuid4().hex[:12]}"
         dask_future = self.client.submit(
+            run_marked,
             fn,
             *args,
             key=key,
@@ -159,11 +225,19 @@ class DaskExecutor:
         with self._lock:
             pending = [future for future, _ in self._live.values()]
             self._live.clear()
-        if pending:
+        if pending and self._lost is None and self.client.status == "running":
             self.client.cancel(pending)
-        self.client.close()
+        # A client that lost its scheduler would otherwise keep reconnecting for connect_timeout.
+        self.client.close(timeout=2 if self._lost is not None else 10)
 
     # ------------------------------------------------------------------ internals
+
+    def _check_connected(self) -> None:
+        if self._lost is None and self.client.status not in ("running", "newly-created"):
+            self._lost = f"the client is {self.client.status}"
+        if self._lost is not None:
+            msg = f"lost the Dask scheduler at {self.address} ({self._lost}); run again once it is back"
+            raise SchedulerLostError(msg)
 
     def _settle(self, done: Any, result: Future[Any], job_id: int | None) -> None:
         """Copy a finished Dask future into ``result``; a failed job attempt becomes a JobOutcome."""
@@ -171,41 +245,140 @@ class DaskExecutor:
             self._live.pop(done.key, None)
         try:
             if done.status == "finished":
-                result.set_result(done.result())
+                outcome = done.result()
+                if job_id is not None and getattr(outcome, "error_type", None) == "MemoryError":
+                    outcome = self._memory_error(job_id, outcome)
+                result.set_result(outcome)
                 return
+            if done.status == "cancelled" and self._connection_lost(done):
+                try:
+                    self._check_connected()
+                except SchedulerLostError as exc:
+                    result.set_exception(exc)
+                    return
             error: BaseException = CancelledError(f"task {done.key} was {done.status}")
             if done.status == "error":
                 error = done.exception()
             if job_id is None:
                 result.set_exception(error)
                 return
-            result.set_result(self._failed_outcome(job_id, error))
+            result.set_result(self._failed_outcome(job_id, done.key, error))
         finally:
             if not result.done():  # never leave the runner waiting on a future nobody will settle
                 msg = f"could not collect the outcome of Dask task {done.key} (status {done.status})"
                 result.set_exception(StoreError(msg))
 
-    def _failed_outcome(self, job_id: int, error: BaseException) -> jobs.JobOutcome:
+    def _connection_lost(self, done: Any) -> bool:
+        """True when a cancelled future was cancelled because the scheduler went away."""
+        cancelled = getattr(getattr(done, "_state", None), "exception", None)
+        reason = getattr(cancelled, "reason", None)
+        if reason == "scheduler-connection-lost" or self.client.status not in ("running", "newly-created"):
+            self._lost = self._lost or "the connection to the scheduler was lost"
+            return True
+        return False
+
+    def _failed_outcome(self, job_id: int, key: str, error: BaseException) -> jobs.JobOutcome:
         from distributed import KilledWorker
 
-        message = str(error)
+        message, error_type = str(error), type(error).__name__
         if isinstance(error, KilledWorker):
-            try:
-                tier = f"memory tier now {self._raise_tier(job_id)} MB"
-            except SQLAlchemyError as exc:
-                tier = f"memory tier not raised ({type(exc).__name__})"
-            message = (
-                f"the worker process died while running this job (out of memory or a crash); "
-                f"{tier}. Dask: {error}"
-            )
+            memory = self._memory_kill(key, error)
+            if memory is not None:
+                error_type = OUT_OF_MEMORY
+                message = f"{memory}; {self._tier_note(job_id, raise_it=True)}. Dask: {error}"
+            else:
+                message = (
+                    "the worker process died while this job was on it, and not by a memory-limit "
+                    "termination of a worker that had started it (a crash, a signal such as the "
+                    "kernel's OOM killer, another job's death on the same worker, or a lost host); "
+                    f"{self._tier_note(job_id, raise_it=False)}. Dask: {error}"
+                )
         return jobs.JobOutcome(
             job_id=job_id,
             ok=False,
-            error_type=type(error).__name__,
+            error_type=error_type,
             error=message,
             traceback="".join(traceback.format_exception(error)),
             retryable=True,
         )
+
+    def _memory_error(self, job_id: int, outcome: jobs.JobOutcome) -> jobs.JobOutcome:
+        """A job that raised MemoryError ran out of memory too: raise its tier before the retry."""
+        note = self._tier_note(job_id, raise_it=True)
+        return replace(outcome, error_type=OUT_OF_MEMORY, error=f"MemoryError: {outcome.error}; {note}")
+
+    def _tier_note(self, job_id: int, *, raise_it: bool) -> str:
+        try:
+            if raise_it:
+                return f"memory tier now {self._raise_tier(job_id)} MB"
+            return f"memory tier kept at {self._current_tier(job_id)} MB"
+        except SQLAlchemyError as exc:
+            return f"memory tier unknown ({type(exc).__name__})"
+
+    def _current_tier(self, job_id: int) -> int:
+        if self.db is None:
+            return self.tiers[0]
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            return job.ram_mb if job is not None and job.ram_mb else self.tiers[0]
+
+    def _memory_kill(self, key: str, error: BaseException) -> str | None:
+        """Describe the nanny's memory-limit kill of a worker that had started ``key``, or None.
+
+        Workers that died holding ``key`` come from the scheduler's ``remove-worker`` events (and
+        ``KilledWorker.last_worker``); of those, the ones that started it logged
+        :data:`STARTED_EVENT` (a memory hog runs long enough for that event to arrive; a task
+        that crashes at once may not, and then is not a memory kill either).
+        """
+        try:
+            died = {
+                str(event.get("worker"))
+                for _, event in self.client.get_events("all")
+                if isinstance(event, dict)
+                and event.get("action") == "remove-worker"
+                and key in (event.get("processing-tasks") or ())
+            }
+            last = getattr(getattr(error, "last_worker", None), "address", None)
+            if last:
+                died.add(str(last))
+            ran = {
+                str(event.get("worker"))
+                for _, event in self.client.get_events(STARTED_EVENT)
+                if isinstance(event, dict) and event.get("key") == key
+            }
+            died &= ran
+            kills: list[dict[str, Any]] = []
+            deadline = time.monotonic() + self.event_wait
+            while died:
+                kills = [
+                    event
+                    for _, event in self.client.get_events(MEMORY_EVENT)
+                    if isinstance(event, dict) and event.get("worker") in died
+                ]
+                if kills or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.1)
+        except (OSError, RuntimeError, TimeoutError) as exc:  # the scheduler is away: cause unknown
+            logger.warning("could not read the scheduler's events for %s: %s", key, exc)
+            return None
+        if not kills:
+            return None
+        event = kills[-1]
+        limit = self._memory_limit(str(event.get("worker")))
+        rss = float(event.get("rss", 0)) / 2**20
+        budget = f" of its {limit / 2**20:.0f} MB limit" if limit else ""
+        return (
+            f"out of memory: the Dask nanny terminated worker {event.get('worker')} (pid {event.get('pid')}) "
+            f"at {rss:.0f} MB{budget} while it ran this job"
+        )
+
+    def _memory_limit(self, worker: str) -> float:
+        try:
+            info = self.client.scheduler_info(n_workers=-1).get("workers", {})
+        except (OSError, RuntimeError, TimeoutError):
+            return 0.0
+        limits = [float(w.get("memory_limit") or 0) for w in info.values()]
+        return float(info.get(worker, {}).get("memory_limit") or (max(limits) if limits else 0))
 
     def _resources_for(self, job_id: int) -> dict[str, float] | None:
         """The ``MEMORY`` request of a job: its tier (recorded when unset), capped to the workers."""
