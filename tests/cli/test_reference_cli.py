@@ -6,6 +6,7 @@ pairs; see its PROVENANCE.md).
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from genemill.cli import _register, app
 from genemill.config import Settings
+from genemill.formats.fasta import read_fasta
 from genemill.pipeline.salmon_index import find_reference, list_indexes, list_references
 
 KALLISTO = Path(__file__).resolve().parents[2] / "data" / "rnaseq-kallisto-test"
@@ -93,3 +95,35 @@ def test_import_fastq_without_a_reference_for_the_organism(run) -> None:
     reads = [str(KALLISTO / "reads_1.fastq.gz"), str(KALLISTO / "reads_2.fastq.gz")]
     with pytest.raises(Exception, match="no registered transcriptome for Mus musculus"):
         run("import-fastq", "--title", "t", "--organism", "Mus musculus", *reads)
+
+
+def _generated_genome(tmp_path: Path) -> tuple[Path, Path, dict[str, bytes]]:
+    """The GENERATED genome of tests/formats/test_fasta.py (real transcripts laid on a made-up sequence)."""
+    spec = importlib.util.spec_from_file_location(
+        "fasta_tests", Path(__file__).parents[1] / "formats" / "test_fasta.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module._generated_genome(tmp_path)
+
+
+@pytest.mark.salmon
+@requires_salmon
+def test_reference_from_a_genome_and_gtf_quantifies_the_reads(run, tmp_path: Path) -> None:
+    genome, gtf, real = _generated_genome(tmp_path)
+    added = run(
+        "reference", "add", "--organism", "Homo sapiens", "--genome", str(genome), "--gtf", str(gtf),
+        "--source", "GENCODE", "--assembly", "GRCh38 (generated layout)", "--k", "23",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    (reference,) = list_references(Settings(home=tmp_path / "home"))
+    assert reference.transcripts is not None
+    with reference.transcripts.open("rb") as fh:
+        cut = dict(read_fasta(fh))
+    for name, sequence in real.items():  # FASTA ids are versioned, GTF ids not
+        assert cut[name.split(".")[0]] == sequence
+    reads = [str(KALLISTO / "reads_1.fastq.gz"), str(KALLISTO / "reads_2.fastq.gz")]
+    result = run("import-fastq", "--title", "t", "--organism", "Homo sapiens", "--threads", "2", *reads)
+    assert result.exit_code == 0, result.output
+    assert "1 processed, 0 refused" in result.output and "93.0%" in result.output
