@@ -20,8 +20,10 @@ Searches run on the in-memory search index (``--no-memory-index``: on SQL) behin
 result cache (``--no-search-cache``: every search computed; report this cold figure, the bench
 repeats queries). Before measuring, the run waits until the servers answer from the in-memory index
 (its load time is reported). Reported per phase: p50 / p90 / p99 / max latency (ms), throughput
-(requests/s), non-200 count, and what answered the searches (``X-Search-Engine``: memory, sql,
-cache). Target: p99 < 100 ms for both on SQLite.
+(requests/s), non-200 count, what answered the searches (``X-Search-Engine``: memory, sql,
+cache), the servers' CPU time per request and the 1-minute load average before and after (latency
+on a busy machine measures the machine; CPU per request does not). Target: p99 < 100 ms for both
+on SQLite.
 
 Usage: ``python bench/api_load.py [--home DIR] [--experiments N] [--samples N] [--clients 32]
 [--requests 4000] [--max-seconds 120] [--workers 2] [--out results.json]``
@@ -353,6 +355,20 @@ def _summary(latencies: list[float], failures: list[str], wall: float) -> dict[s
     }
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of processes (Linux /proc): server cost per request, whatever else runs."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14 and 15)
+    return total
+
+
+def _loadavg() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
 def _server_modules() -> dict[str, str | None]:
     """Versions of the optional speed-ups uvicorn and the API pick up when installed."""
     from importlib.metadata import PackageNotFoundError, version
@@ -481,14 +497,19 @@ def main() -> None:
             warm = [make(rng, args.experiments) for _ in range(200)]
             asyncio.run(_drive(base, warm, clients=args.clients, max_seconds=args.max_seconds))
             urls = [make(rng, args.experiments) for _ in range(args.requests)]
+            cpu_before, load_before = _cpu_seconds([s.pid for s in servers]), _loadavg()
             results[phase] = asyncio.run(
                 _drive(base, urls, clients=args.clients, max_seconds=args.max_seconds)
             )
             r = results[phase]
+            cpu = _cpu_seconds([s.pid for s in servers]) - cpu_before
+            r["server_cpu_ms_per_request"] = round(cpu * 1000 / max(r["requests"], 1), 2)
+            r["loadavg_1min"] = [load_before, _loadavg()]
             print(
                 f"{phase:>10}: {r['requests']} requests, p50 {r['p50_ms']} ms, p90 {r['p90_ms']} ms, "
                 f"p99 {r['p99_ms']} ms, max {r['max_ms']} ms, {r['throughput_rps']} req/s, "
-                f"errors {r['errors']}, answered by {r['answered_by'] or '-'}"
+                f"errors {r['errors']}, answered by {r['answered_by'] or '-'}; "
+                f"server CPU {r['server_cpu_ms_per_request']} ms/request, load {r['loadavg_1min']}"
             )
     finally:
         for server in servers:

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from sqlalchemy import select
-from tests.app_fixtures import GSE781, load_generated_catalog
+from tests.app_fixtures import GSE781, generated_experiment, load_generated_catalog
 
 from genemill.store.db import Database
 from genemill.store.models import Experiment
@@ -58,9 +58,26 @@ def real_and_generated(tmp_path_factory: pytest.TempPathFactory) -> Database:
     db = Database(settings.resolved_database_url)
     db.migrate()
     load_generated_catalog(db)
+    _store_awkward_text(db)
     import_metadata(settings, db, GSE781)
     process_experiment(settings, db, "GSE781")
     return db
+
+
+def _store_awkward_text(db: Database) -> None:
+    """A GENERATED experiment whose text has accents, Greek, micro signs, underscores and punctuation."""
+    from genemill.pipeline.ingest import finish_experiment, store_experiment
+
+    metadata = generated_experiment(
+        "GSE9004",
+        title="Müller glia: naïve T-cells, IL-2/IL-7 (10 µM) and ΔNp63 in the kidney_x",
+        description="GENERATED test experiment — «quoted» text, Ünïcödé, 3'UTR, CD4+CD25+, x\u00a0y.",
+        platform="GPL96",
+        samples=[{"accession": "GSM9401", "title": "ΔNp63–knockdown Straße #1"}],
+        contributors=["Zoë Ångström"],
+    )
+    with db.session() as session:
+        finish_experiment(session, store_experiment(session, metadata))
 
 
 QUERIES = [
@@ -84,6 +101,16 @@ QUERIES = [
     SearchQuery(num_downloadable_samples_gt=3),
     SearchQuery(num_processed_samples_gt=0, text="kidney"),
     SearchQuery(text="nothingmatchesthisword"),
+    SearchQuery(text="muller"),
+    SearchQuery(text="Müller naïve"),
+    SearchQuery(text="ΔNp63"),
+    SearchQuery(text="µM"),
+    SearchQuery(text="il 7"),
+    SearchQuery(text="strasse"),
+    SearchQuery(text="straße"),
+    SearchQuery(text="angstrom zoe"),
+    SearchQuery(text="cd4 utr"),
+    SearchQuery(text="unicode"),
     SearchQuery(text="kidney", limit=1, offset=1),
     SearchQuery(limit=2, offset=3),
     *(SearchQuery(text="kidney", ordering=o) for o in ORDERINGS),

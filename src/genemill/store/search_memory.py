@@ -25,8 +25,10 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import math
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -44,7 +46,7 @@ from genemill.store.search_query import (
     fts_phrases,
     parse_ordering,
 )
-from genemill.store.search_tokens import CHUNK, Fts5Tokenizer, tokenize_option
+from genemill.store.search_tokens import Fts5Tokenizer, tokenize_option
 
 __all__ = ["MemoryHits", "MemoryIndex", "UnsupportedIndexError"]
 
@@ -60,6 +62,20 @@ _ORDER_FIELDS = {
     "id": "id",
 }
 _PREFIX_END = "\U0010ffff"
+_MAX_COLUMNS = 8  # FTS columns packed into 3 bits of a posting key
+# ASCII characters other than letters and digits: always separators for unicode61 (no tokenchars).
+_SEPARATORS = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
+
+
+def _chunks(value: Any) -> list[str]:
+    """Pieces of a cell that only unicode61 may split further (ASCII case folded, as FTS5 does).
+
+    ``str.split`` also splits at Unicode spaces, which unicode61 treats as separators too.
+    """
+    content = str(value or "")
+    if content.isascii():
+        content = content.lower()
+    return content.translate(_SEPARATORS).split()
 
 
 class UnsupportedIndexError(Exception):
@@ -246,58 +262,65 @@ class MemoryIndex:
 
     def _load_text(self, session: Session) -> None:
         names = [row[1] for row in session.execute(text("PRAGMA table_info(experiment_fts)"))]
-        weights = [BM25_WEIGHTS[i] if i < len(BM25_WEIGHTS) else 1.0 for i in range(len(names))]
+        if len(names) > _MAX_COLUMNS:
+            msg = f"experiment_fts has {len(names)} columns; the in-memory index packs at most {_MAX_COLUMNS}"
+            raise UnsupportedIndexError(msg)
+        weights = np.array([BM25_WEIGHTS[i] if i < len(BM25_WEIGHTS) else 1.0 for i in range(len(names))])
         columns = ", ".join(f'"{n}"' for n in names)
-        rows = session.execute(text(f"SELECT rowid, {columns} FROM experiment_fts ORDER BY rowid")).all()
-        chunked: list[list[list[str]]] = []
+        rows = (
+            session.connection()
+            .exec_driver_sql(f"SELECT rowid, {columns} FROM experiment_fts ORDER BY rowid")
+            .fetchall()
+        )
+        n_docs, n_columns = len(rows), len(names)
+        # Pass 1: distinct chunks, tokenized by FTS5 once each. Pass 2 (below) maps every chunk of
+        # every cell to term ids; splitting twice costs less memory than keeping millions of strings.
         distinct: set[str] = set()
         for row in rows:
-            cells = []
             for value in row[1:]:
-                content = str(value or "")
-                if content.isascii():
-                    content = content.lower()  # unicode61 folds ASCII case; fewer distinct chunks
-                chunks = CHUNK.findall(content)
-                distinct.update(chunks)
-                cells.append(chunks)
-            chunked.append(cells)
+                distinct.update(_chunks(value))
         chunk_terms = self.tokenizer.chunk_terms(distinct)
-        term_id: dict[str, int] = {}
-        for terms in chunk_terms.values():
-            for term in terms:
-                term_id.setdefault(term, len(term_id))
-        chunk_ids = {c: [term_id[t] for t in terms] for c, terms in chunk_terms.items()}
-        flat: list[int] = []
-        lengths: list[int] = []
-        for cells in chunked:
-            for chunks in cells:
-                before = len(flat)
-                for chunk in chunks:
-                    flat.extend(chunk_ids[chunk])
-                lengths.append(len(flat) - before)
-        n_docs, n_columns = len(rows), len(names)
-        tokens = np.array(flat, dtype=np.int64)
-        cell_lengths = np.array(lengths, dtype=np.int64)
-        docs = np.repeat(np.repeat(np.arange(n_docs, dtype=np.int64), n_columns), cell_lengths)
-        column_weight = np.tile(np.array(weights, dtype=np.float64), n_docs)
-        token_weight = np.repeat(column_weight, cell_lengths)
-        # Terms in sorted (= UTF-8 byte) order, so a prefix is a contiguous range of term ids.
-        self.terms = sorted(term_id)
-        remap = np.zeros(len(term_id), dtype=np.int64)
-        for rank, term in enumerate(self.terms):
-            remap[term_id[term]] = rank
-        tokens = remap[tokens] if len(tokens) else tokens
-        key = tokens * max(n_docs, 1) + docs
-        order = np.argsort(key, kind="stable")
-        key, token_weight = key[order], token_weight[order]
+        self.terms = sorted({term for terms in chunk_terms.values() for term in terms})
+        rank = {
+            term: i for i, term in enumerate(self.terms)
+        }  # sorted = UTF-8 byte order: prefixes are ranges
+        single = {c: rank[terms[0]] for c, terms in chunk_terms.items() if len(terms) == 1}
+        tokens = array("q")
+        lengths = array("q")
+        odd_terms: list[int] = []  # chunks of zero or several terms (rare): their terms and cells
+        odd_cells: list[int] = []
+        cell = 0
+        for row in rows:
+            for value in row[1:]:
+                chunks = _chunks(value)
+                ids = list(map(single.get, chunks, repeat(-1)))
+                if -1 in ids:
+                    for chunk, term in zip(chunks, ids, strict=True):
+                        if term == -1:
+                            odd_terms += [rank[t] for t in chunk_terms[chunk]]
+                            odd_cells += [cell] * len(chunk_terms[chunk])
+                tokens.extend(ids)
+                lengths.append(len(ids))
+                cell += 1
+        term_of = np.frombuffer(tokens, dtype=np.int64)
+        cell_of = np.repeat(np.arange(cell, dtype=np.int64), np.frombuffer(lengths, dtype=np.int64))
+        keep = term_of >= 0
+        term_of = np.concatenate([term_of[keep], np.array(odd_terms, dtype=np.int64)])
+        cell_of = np.concatenate([cell_of[keep], np.array(odd_cells, dtype=np.int64)])
+        doc_of = cell_of // max(n_columns, 1)
+        # One sort of (term, doc, column) packed in an int64 groups the postings.
+        packed = (term_of * max(n_docs, 1) + doc_of) * _MAX_COLUMNS + cell_of % max(n_columns, 1)
+        packed.sort()
+        key = packed // _MAX_COLUMNS
+        token_weight = weights[packed % _MAX_COLUMNS] if len(packed) else np.zeros(0)
         starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
         unique_keys = key[starts]
         self.posting_freq = np.add.reduceat(token_weight, starts) if len(key) else np.zeros(0)
         self.posting_docs = unique_keys % max(n_docs, 1)
         posting_terms = unique_keys // max(n_docs, 1)
         self.term_offsets = np.searchsorted(posting_terms, np.arange(len(self.terms) + 1)).astype(np.int64)
-        self.instance_counts = np.bincount(tokens, minlength=len(self.terms))
-        self.doc_length = np.bincount(docs, minlength=n_docs).astype(np.float64)
+        self.instance_counts = np.bincount(term_of, minlength=len(self.terms))
+        self.doc_length = np.bincount(doc_of, minlength=n_docs).astype(np.float64)
         self.n_docs = n_docs
         total = int(self.doc_length.sum())
         self.avgdl = total / n_docs if n_docs else 1.0
