@@ -11,6 +11,7 @@ decompressed reads, so both runs map 93.03 % against the kallisto-test transcrip
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from pathlib import Path
 
@@ -170,3 +171,36 @@ def test_genemill_add_project_accession_from_the_cli(tmp_path, server, monkeypat
     shown = CliRunner().invoke(app, ["show", "PRJNA999990"], catch_exceptions=False)
     assert "SRR9999901" in shown.output and "SRR9999902" in shown.output
     assert "SRP999990" in shown.output  # the SRA study is an alternate accession
+
+
+GEO_SOFT = REPO / "tests" / "data" / "sources" / "GSE999990_family.soft"
+
+
+@pytest.mark.salmon
+@requires_salmon
+def test_geo_series_samples_get_their_sra_runs_fastqs(tmp_path, server) -> None:
+    server.add_bytes(
+        "/geo/series/GSE999nnn/GSE999990/soft/GSE999990_family.soft.gz", gzip.compress(GEO_SOFT.read_bytes())
+    )
+    settings = _settings(tmp_path, server).model_copy(update={"geo_base_url": server.base_url})
+    kallisto = DATA / "rnaseq-kallisto-test"
+    register_reference(
+        settings, transcripts=kallisto / "transcripts.fasta.gz", gtf=kallisto / "transcripts.gtf.gz",
+        organism="Homo sapiens",
+    )  # fmt: skip
+    db = _survey(settings, "GSE999990")
+    with db.session() as session:
+        experiment = queries.get_experiment(session, "GSE999990")
+        assert "SRP999990" in experiment.alternate_accessions
+        samples = {s.accession: s for s in experiment.samples}
+        assert sorted(samples) == ["GSM9999901", "GSM9999902"]
+        files = sorted(samples["GSM9999901"].original_files, key=lambda f: f.filename)
+        assert [(f.kind, f.filename, f.expected_md5) for f in files] == [
+            ("FASTQ", "SRR9999901_1.fastq.gz", "d69e7c74338ac243a91bcf194046cdf6"),
+            ("FASTQ", "SRR9999901_2.fastq.gz", "6ad12ff09eb2c5ad1639f06ae7a9c3b7"),
+        ]
+        assert samples["GSM9999902"].annotations["sra_runs"] == ["SRR9999902"]
+    assert [r.query.get("accession") for r in server.requests_for(API)] == [["SRP999990"]]
+    report = process_experiment(settings, db, "GSE999990")
+    assert report.processed == {"GSM9999901": "salmon-tximport", "GSM9999902": "salmon-tximport"}
+    db.dispose()

@@ -11,11 +11,18 @@ The experiment's accession is the one asked for; ENA's other study accession (pr
 becomes an alternate accession. The platform of a run is its instrument model (e.g.
 ``Illumina HiSeq 2000``), a sequencing technology. Runs ENA lists without FASTQ (only submitted
 files) are stored with no raw file and so are refused at processing with that reason.
+
+A GEO series of sequencing samples (``!Series_relation = SRA: …?term=SRP…``) keeps its GSM samples:
+``attach_sra_runs`` asks ENA for the SRA study's runs and gives each GSM (linked by its
+``!Sample_relation = SRA: …?term=SRX…``) the FASTQ files of its run, with ENA's MD5 and size. A GSM
+sequenced in several runs gets none (genemill quantifies one run per sample; the runs are listed in
+its annotations) and so falls back to the submitter's table or is refused with that reason.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import re
+from collections import Counter, defaultdict
 from typing import Any
 
 from sqlalchemy import select
@@ -29,9 +36,18 @@ from genemill.sources.ena import EnaRun
 from genemill.store.db import Database
 from genemill.store.models import OriginalFile, Sample
 
-__all__ = ["SEQUENCING", "run_sra_survey_job", "sra_metadata", "store_sra_study"]
+__all__ = [
+    "SEQUENCING",
+    "attach_sra_runs",
+    "link_geo_series_runs",
+    "run_sra_survey_job",
+    "sra_metadata",
+    "sra_study_of",
+    "store_sra_study",
+]
 
 SEQUENCING = "high-throughput sequencing"
+_SRA_TERM = re.compile(r"\b((?:[SED]RP|[SED]RX)\d+|PRJ[EDN][A-Z]\d+)\b")
 
 
 def _platform_name(run: EnaRun) -> str:
@@ -151,3 +167,70 @@ def run_sra_survey_job(settings: Settings, target: str, params: dict[str, Any]) 
     finally:
         db.dispose()
     return {"accession": code, "samples": samples}
+
+
+def sra_study_of(metadata: ExperimentMetadata) -> str | None:
+    """The SRA study (SRP/ERP/DRP, else PRJ…) a GEO series names in its SRA relation, if any."""
+    studies = []
+    for relation in metadata.series.fields.get("Series_relation", []):
+        kind, _, target = relation.partition(":")
+        if kind.strip() == "SRA" and (match := _SRA_TERM.search(target)):
+            studies.append(match.group(1))
+    return next((s for s in studies if s[1:3] == "RP"), studies[0] if studies else None)
+
+
+def _sample_experiments(metadata: ExperimentMetadata) -> dict[str, str]:
+    """SRX/ERX accession → GSM, from the samples' ``SRA`` relations."""
+    linked = {}
+    for record in metadata.samples:
+        for relation in record.fields.get("Sample_relation", []):
+            kind, _, target = relation.partition(":")
+            match = re.search(r"\b([SED]RX\d+)\b", target)
+            if kind.strip() == "SRA" and match:
+                linked[match.group(1)] = record.accession
+    return linked
+
+
+def attach_sra_runs(db: Database, metadata: ExperimentMetadata, runs: list[EnaRun]) -> dict[str, list[str]]:
+    """Give each GSM of ``metadata`` the FASTQ files of its one SRA run; return GSM → run accessions."""
+    linked = _sample_experiments(metadata)
+    by_sample: dict[str, list[EnaRun]] = defaultdict(list)
+    for run in runs:
+        if run.experiment_accession in linked:
+            by_sample[linked[run.experiment_accession]].append(run)
+    with db.session() as session:
+        samples = session.scalars(select(Sample).where(Sample.accession.in_(list(by_sample))))
+        for sample in samples:
+            found = by_sample[sample.accession]
+            sample.annotations = {**(sample.annotations or {}), "sra_runs": [r.run_accession for r in found]}
+            if len(found) != 1:
+                continue
+            existing = {f.source_url for f in sample.original_files}
+            for fastq in found[0].fastq:
+                if fastq.url not in existing:
+                    sample.original_files.append(
+                        OriginalFile(
+                            source_url=fastq.url,
+                            filename=fastq.name,
+                            kind="FASTQ",
+                            expected_md5=fastq.md5,
+                            expected_size_in_bytes=fastq.size,
+                        )
+                    )
+            sample.has_raw = True
+    return {gsm: [r.run_accession for r in found] for gsm, found in by_sample.items()}
+
+
+def link_geo_series_runs(
+    settings: Settings, db: Database, metadata: ExperimentMetadata
+) -> dict[str, list[str]]:
+    """Ask ENA for the runs of a GEO series' SRA study and attach them (see the module docstring)."""
+    study = sra_study_of(metadata)
+    if study is None:
+        return {}
+    from genemill.sources.ena import list_read_runs
+    from genemill.sources.http import make_client
+
+    with make_client(settings) as client:
+        runs = list_read_runs(client, settings, study)
+    return attach_sra_runs(db, metadata, runs)

@@ -187,6 +187,10 @@ def run_survey_job(settings: Settings, target: str, params: dict[str, Any]) -> d
     db = Database(settings.resolved_database_url)
     try:
         report = _store(settings, db, metadata, path, with_publication=bool(params.get("pubmed", True)))
+        if accession.archive is Archive.GEO:  # sequencing samples: their SRA runs' FASTQs from ENA
+            from genemill.pipeline.rnaseq_survey import link_geo_series_runs
+
+            link_geo_series_runs(settings, db, metadata)
     finally:
         db.dispose()
     return {"accession": report.accession, "samples": report.samples}
