@@ -498,18 +498,22 @@ def main() -> None:
             asyncio.run(_drive(base, warm, clients=args.clients, max_seconds=args.max_seconds))
             urls = [make(rng, args.experiments) for _ in range(args.requests)]
             cpu_before, load_before = _cpu_seconds([s.pid for s in servers]), _loadavg()
+            client_before = time.process_time()
             results[phase] = asyncio.run(
                 _drive(base, urls, clients=args.clients, max_seconds=args.max_seconds)
             )
             r = results[phase]
             cpu = _cpu_seconds([s.pid for s in servers]) - cpu_before
             r["server_cpu_ms_per_request"] = round(cpu * 1000 / max(r["requests"], 1), 2)
+            client = time.process_time() - client_before
+            r["client_cpu_ms_per_request"] = round(client * 1000 / max(r["requests"], 1), 2)
             r["loadavg_1min"] = [load_before, _loadavg()]
             print(
                 f"{phase:>10}: {r['requests']} requests, p50 {r['p50_ms']} ms, p90 {r['p90_ms']} ms, "
                 f"p99 {r['p99_ms']} ms, max {r['max_ms']} ms, {r['throughput_rps']} req/s, "
                 f"errors {r['errors']}, answered by {r['answered_by'] or '-'}; "
-                f"server CPU {r['server_cpu_ms_per_request']} ms/request, load {r['loadavg_1min']}"
+                f"CPU per request: server {r['server_cpu_ms_per_request']} ms, "
+                f"client {r['client_cpu_ms_per_request']} ms; load {r['loadavg_1min']}"
             )
     finally:
         for server in servers:

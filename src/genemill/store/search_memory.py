@@ -162,6 +162,7 @@ class MemoryIndex:
         index._load_facets(session)
         index._load_text(session)
         index._verify(session)
+        index.tokenizer.forget()  # the corpus's chunks; queries memoize their own words
         return index
 
     def _load_experiments(self, session: Session) -> None:
@@ -307,20 +308,28 @@ class MemoryIndex:
         keep = term_of >= 0
         term_of = np.concatenate([term_of[keep], np.array(odd_terms, dtype=np.int64)])
         cell_of = np.concatenate([cell_of[keep], np.array(odd_cells, dtype=np.int64)])
-        doc_of = cell_of // max(n_columns, 1)
-        # One sort of (term, doc, column) packed in an int64 groups the postings.
-        packed = (term_of * max(n_docs, 1) + doc_of) * _MAX_COLUMNS + cell_of % max(n_columns, 1)
+        del tokens, lengths, keep
+        self.instance_counts = np.bincount(term_of, minlength=len(self.terms))
+        column_of = cell_of % max(n_columns, 1)
+        doc_of = np.floor_divide(cell_of, max(n_columns, 1), out=cell_of)
+        self.doc_length = np.bincount(doc_of, minlength=n_docs).astype(np.float64)
+        # One sort of (term, doc, column) packed in an int64 groups the postings (in place: the
+        # arrays have one entry per token, millions of them).
+        packed = np.multiply(term_of, max(n_docs, 1), out=term_of)
+        packed += doc_of
+        packed *= _MAX_COLUMNS
+        packed += column_of
+        del doc_of, column_of
         packed.sort()
-        key = packed // _MAX_COLUMNS
         token_weight = weights[packed % _MAX_COLUMNS] if len(packed) else np.zeros(0)
+        key = np.floor_divide(packed, _MAX_COLUMNS, out=packed)
         starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
-        unique_keys = key[starts]
         self.posting_freq = np.add.reduceat(token_weight, starts) if len(key) else np.zeros(0)
+        unique_keys = key[starts]
+        del key, packed, token_weight, starts
         self.posting_docs = unique_keys % max(n_docs, 1)
         posting_terms = unique_keys // max(n_docs, 1)
         self.term_offsets = np.searchsorted(posting_terms, np.arange(len(self.terms) + 1)).astype(np.int64)
-        self.instance_counts = np.bincount(term_of, minlength=len(self.terms))
-        self.doc_length = np.bincount(doc_of, minlength=n_docs).astype(np.float64)
         self.n_docs = n_docs
         total = int(self.doc_length.sum())
         self.avgdl = total / n_docs if n_docs else 1.0

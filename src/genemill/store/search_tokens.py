@@ -73,6 +73,11 @@ class Fts5Tokenizer:
             self._memo[chunk] = tuple(term for _, term in sorted(out.get(index, [])))
         db.execute("DELETE FROM t")
 
+    def forget(self) -> None:
+        """Drop the memoized chunks (after indexing a corpus, before serving queries)."""
+        with self._lock:
+            self._memo.clear()
+
     def close(self) -> None:
         """Close the in-memory database."""
         self._connection.close()
