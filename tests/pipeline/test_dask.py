@@ -92,7 +92,8 @@ def poison_or_process(settings: Settings, target: str, params: dict[str, Any]) -
 
 def hog_crash_or_finish(settings: Settings, target: str, params: dict[str, Any]) -> dict[str, Any]:
     """``hog``: allocate (and touch) 32 MB every 20 ms until the nanny stops the worker;
-    ``crash``: exit the worker process at once; anything else: return."""
+    ``crash``: exit the worker process at once; ``raises-memory-error``: raise MemoryError;
+    anything else: return."""
     if target == "hog":
         held = []
         for _ in range(200):  # 6.4 GB if nothing stops it
@@ -101,6 +102,8 @@ def hog_crash_or_finish(settings: Settings, target: str, params: dict[str, Any])
         return {"held_mb": 32 * len(held)}
     if target == "crash":
         os._exit(3)
+    if target == "raises-memory-error":
+        raise MemoryError("unable to allocate 9.3 GiB for an array")
     return {"ok": True}
 
 
@@ -429,15 +432,17 @@ def small_cluster():
 def test_only_a_memory_limit_kill_raises_the_tier_and_its_cause_is_recorded(
     tmp_path, postgres_server_url, small_cluster, monkeypatch
 ) -> None:
-    settings = _fresh_postgres(tmp_path, postgres_server_url, workers=2)
+    # One job in flight at a time: a job waiting on a worker another job kills would die with it.
+    settings = _fresh_postgres(tmp_path, postgres_server_url, workers=1)
     monkeypatch.setitem(jobs._HANDLERS, _Kind.SLEEP.value, f"{__name__}:hog_crash_or_finish")
     db = Database(settings.resolved_database_url)
     with db.session() as session:
-        for name in ("hog", "crash", "fine"):
+        for name in ("hog", "crash", "raises-memory-error", "fine"):
             enqueue(session, SLEEP, name, params={}, max_attempts=2)
     with DaskExecutor(cluster=small_cluster, db=db) as executor:
         summary = run_jobs(settings, db, executor=executor, kinds=[_Kind.SLEEP.value])
-    assert summary.succeeded == ["fine"] and sorted(t for t, _ in summary.failed) == ["crash", "hog"]
+    failed = ["crash", "hog", "raises-memory-error"]
+    assert summary.succeeded == ["fine"] and sorted(t for t, _ in summary.failed) == failed
     with db.session() as session:
         rows = {j.target: j for j in session.scalars(select(Job))}
         hog, crash = rows["hog"], rows["crash"]
@@ -447,7 +452,13 @@ def test_only_a_memory_limit_kill_raises_the_tier_and_its_cause_is_recorded(
         assert "of its 600 MB limit while it ran this job; memory tier now 8192 MB" in hog.error
         assert (crash.state, crash.attempts, crash.ram_mb) == (JobState.FAILED, 2, 2048)
         assert crash.error_type == "KilledWorker" and "memory tier kept at 2048 MB" in crash.error
-        assert rows["fine"].ram_mb == 2048  # even when it waited behind the hog on its worker
+        raised = rows["raises-memory-error"]
+        assert (raised.state, raised.attempts, raised.ram_mb) == (JobState.FAILED, 2, 8192)
+        assert raised.error_type == "WorkerOutOfMemory"
+        assert raised.error.startswith(
+            "MemoryError: unable to allocate 9.3 GiB for an array; memory tier now 8192"
+        )
+        assert rows["fine"].ram_mb == 2048
     db.dispose()
     print(f"hog: {hog.error[:160]}")
 

@@ -76,7 +76,7 @@ OUT_OF_MEMORY = "WorkerOutOfMemory"
 MEMORY_EVENT = "worker-restart-memory"
 """The topic of the event the nanny logs when it terminates a worker over its memory limit."""
 STARTED_EVENT = "genemill-task-started"
-"""The topic of the event a worker logs when it starts one of our tasks (``key``, ``worker``)."""
+"""The topic of the event a worker logs when it starts one of our tasks (``key``, ``pid``, ``limit``)."""
 
 
 def run_marked(fn: Callable[..., Any], /, *args: Any) -> Any:
@@ -91,7 +91,8 @@ def run_marked(fn: Callable[..., Any], /, *args: Any) -> Any:
         worker = get_worker()
     except ValueError:  # not in a worker (e.g. run inline)
         return fn(*args)
-    worker.log_event(STARTED_EVENT, {"key": worker.get_current_task(), "pid": os.getpid()})
+    limit = getattr(getattr(worker, "memory_manager", None), "memory_limit", None) or 0
+    worker.log_event(STARTED_EVENT, {"key": worker.get_current_task(), "pid": os.getpid(), "limit": limit})
     return fn(*args)
 
 
@@ -174,6 +175,7 @@ class DaskExecutor:
         self.address = str(self.client.scheduler.address)
         self.event_wait = event_wait
         self._lost: str | None = None
+        self._limits: dict[str, float] = {}  # worker address -> memory limit (bytes)
         self.db = db
         self.tiers = tuple(sorted(tiers))
         self.retries = retries
@@ -342,11 +344,12 @@ class DaskExecutor:
             if last:
                 died.add(str(last))
             ran = {
-                str(event.get("worker"))
+                str(event.get("worker")): float(event.get("limit") or 0)
                 for _, event in self.client.get_events(STARTED_EVENT)
                 if isinstance(event, dict) and event.get("key") == key
             }
-            died &= ran
+            self._limits.update(ran)
+            died &= set(ran)
             kills: list[dict[str, Any]] = []
             deadline = time.monotonic() + self.event_wait
             while died:
@@ -373,12 +376,14 @@ class DaskExecutor:
         )
 
     def _memory_limit(self, worker: str) -> float:
-        try:
-            info = self.client.scheduler_info(n_workers=-1).get("workers", {})
-        except (OSError, RuntimeError, TimeoutError):
-            return 0.0
-        limits = [float(w.get("memory_limit") or 0) for w in info.values()]
-        return float(info.get(worker, {}).get("memory_limit") or (max(limits) if limits else 0))
+        """The worker's memory limit in bytes (seen at submit time: a dead worker has left), or 0."""
+        if worker not in self._limits:
+            try:
+                info = self.client.scheduler_info(n_workers=-1).get("workers", {})
+            except (OSError, RuntimeError, TimeoutError):
+                info = {}
+            self._limits.update({a: float(w.get("memory_limit") or 0) for a, w in info.items()})
+        return self._limits.get(worker, 0.0)
 
     def _resources_for(self, job_id: int) -> dict[str, float] | None:
         """The ``MEMORY`` request of a job: its tier (recorded when unset), capped to the workers."""
@@ -392,6 +397,7 @@ class DaskExecutor:
                 job.ram_mb = self.tiers[0]
             tier = job.ram_mb
         workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
+        self._limits.update({address: float(w.get("memory_limit") or 0) for address, w in workers.items()})
         offered = [float(w.get("resources", {}).get(MEMORY_RESOURCE, 0)) for w in workers.values()]
         if not any(offered):
             return None
