@@ -2,13 +2,16 @@
 
 1. **Per-sample MAS5 through the job queue on Dask**: ``--arrays`` GENERATED CELs (made by
    ``bench/generate_affy.py``) are imported as one private experiment, then processed with
-   ``genemill.pipeline.sample_jobs.process_samples`` (one durable job per array, SQLite or the
-   ``--database-url`` queue) on a ``distributed.LocalCluster`` of 1, then 2 worker processes
+   ``genemill.pipeline.process.process_experiments(method="mas5")`` -- what ``genemill process
+   --method mas5 --scheduler ...`` runs: one durable job per array, SQLite or the
+   ``--database-url`` queue -- on a ``distributed.LocalCluster`` of 1, then 2 worker processes
    (one thread each, ``MEMORY`` resource 4096 MB each). Prints arrays/s, the speed-up over one
    worker and the peak RSS of each worker process (sampled every 0.1 s with psutil, else /proc).
    Workers import genemill before the clock starts; every run processes all arrays (``force``). Also
    prints the workers' CPU seconds per array and their CPU share (CPU seconds / (wall x
-   workers)), which shows when other load on the machine, not genemill, limited the speed-up.
+   workers)), which shows when other load on the machine, not genemill, limited the speed-up,
+   and ``/proc/loadavg`` before and after every run: a run on a loaded machine is recognizable.
+   A run that fails is reported and the others still run.
 2. **Bounded-memory RMA** (``--rma-arrays K``, 0 to skip): in fresh subprocesses, in-memory
    ``numerics.rma.rma`` vs ``numerics.rma_chunked.rma_chunked`` (memmap scratch, 4 arrays per
    chunk) on K GENERATED arrays; prints wall time, the RSS high-water mark while RMA runs
@@ -85,42 +88,59 @@ def _warm() -> int:
     return os.getpid()
 
 
+def _loadavg() -> str:
+    """``/proc/loadavg`` as is (1, 5, 15-minute load, running/total tasks, last pid)."""
+    try:
+        return Path("/proc/loadavg").read_text().strip()
+    except OSError:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def _run(settings, db, accession: str, n_workers: int, *, force: bool) -> dict:
     from distributed import Client, LocalCluster
 
     from genemill.pipeline.dask_executor import DaskExecutor
-    from genemill.pipeline.sample_jobs import process_samples
+    from genemill.pipeline.process import process_experiments
 
     settings = settings.model_copy(update={"workers": 2 * n_workers})
+    load_before = _loadavg()
     with LocalCluster(
         n_workers=n_workers,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",
         resources={"MEMORY": 4096},
     ) as cluster:
         with Client(cluster) as client:
+            client.wait_for_workers(n_workers, timeout=300)
             pids = client.run(_warm)
         sampler = _Sampler(pids)
         sampler.start()
         executor = DaskExecutor(cluster=cluster, db=db)
-        cpu_before = sum(_cpu_seconds(pid) for pid in pids.values())
-        started = time.perf_counter()
-        report = process_samples(settings, db, accession, method="mas5", executor=executor, force=force)
-        seconds = time.perf_counter() - started
-        cpu = sum(_cpu_seconds(pid) for pid in pids.values()) - cpu_before
-        executor.shutdown()
-        sampler.stop.set()
-        sampler.join()
+        try:
+            cpu_before = sum(_cpu_seconds(pid) for pid in pids.values())
+            started = time.perf_counter()
+            run = process_experiments(
+                settings, db, [accession], method="mas5", executor=executor, force=force
+            )
+            seconds = time.perf_counter() - started
+            cpu = sum(_cpu_seconds(pid) for pid in pids.values()) - cpu_before
+        finally:
+            executor.shutdown()
+            sampler.stop.set()
+            sampler.join()
+    report = run.samples[accession]
     return {
         "workers": n_workers,
         "seconds": seconds,
         "processed": len(report.processed),
         "refused": len(report.refused),
+        "failed_jobs": len(run.summary.failed),
         "peak_rss_mb": sorted(sampler.peak.values()),
         "worker_cpu_s_per_array": cpu / max(1, len(report.processed)),
         "worker_cpu_share": cpu / (seconds * n_workers),
-        "load_average": os.getloadavg(),
+        "loadavg_before": load_before,
+        "loadavg_after": _loadavg(),
     }
 
 
@@ -143,25 +163,52 @@ def scale(args: argparse.Namespace) -> None:
     print(f"imported as {accession} in {time.perf_counter() - started:.0f} s (copies + sha256 + CDF cache)")
     rows = []
     for n_workers in args.workers:
-        row = _run(settings, db, accession, n_workers, force=True)
+        try:
+            row = _run(settings, db, accession, n_workers, force=True)
+        except Exception as exc:  # noqa: BLE001 (report it and go on with the other worker counts)
+            print(f"{n_workers} worker(s): FAILED: {type(exc).__name__}: {exc}")
+            continue
         row["arrays_per_s"] = row["processed"] / row["seconds"]
         rows.append(row)
         print(json.dumps(row))
-    base = rows[0]["arrays_per_s"]
+        if row["processed"] != len(cels):
+            print(f"WARNING: {row['processed']} of {len(cels)} arrays processed ({row['refused']} refused)")
+    db.dispose()
+    if not rows:
+        print("no run finished")
+        return
+    base = rows[0]["arrays_per_s"] if rows[0]["workers"] == 1 else None
     print(
         f"\n{'workers':>7} {'seconds':>8} {'arrays/s':>9} {'speed-up':>9} {'CPU s/array':>12} "
         f"{'CPU share':>10}  peak RSS per worker (MB)"
     )
     for row in rows:
         peaks = ", ".join(f"{p:.0f}" for p in row["peak_rss_mb"])
+        speed_up = f"{row['arrays_per_s'] / base:>8.2f}x" if base else f"{'n/a':>9}"
         print(
             f"{row['workers']:>7} {row['seconds']:>8.1f} {row['arrays_per_s']:>9.3f} "
-            f"{row['arrays_per_s'] / base:>8.2f}x {row['worker_cpu_s_per_array']:>12.2f} "
+            f"{speed_up} {row['worker_cpu_s_per_array']:>12.2f} "
             f"{row['worker_cpu_share']:>10.2f}  {peaks}"
         )
     print("CPU share = worker CPU seconds / (wall seconds x workers): below 1 means the workers waited")
-    print(f"load average at the end: {os.getloadavg()}; CPUs: {os.cpu_count()}")
-    db.dispose()
+    print(f"\n{'workers':>7}  /proc/loadavg before run -> after run")
+    for row in rows:
+        print(f"{row['workers']:>7}  {row['loadavg_before']}  ->  {row['loadavg_after']}")
+    by_workers = {row["workers"]: row for row in rows}
+    if 1 in by_workers and 2 in by_workers:
+        one, two = by_workers[1]["arrays_per_s"], by_workers[2]["arrays_per_s"]
+        peak = max(max(by_workers[n]["peak_rss_mb"]) for n in (1, 2))
+        print(
+            f"\nthroughput: 1 worker {one:.3f} arrays/s, 2 workers {two:.3f} arrays/s; "
+            f"speed-up {two / one:.2f}x (target >= 1.8x); "
+            f"peak RSS per worker {peak:.0f} MB (target < 2048 MB)"
+        )
+    busy = [r for r in rows if float(r["loadavg_before"].split()[0]) > 0.5]
+    if busy:
+        print(
+            f"NOTE: the 1-minute load was above 0.5 before {len(busy)} run(s) on {os.cpu_count()} CPUs: "
+            "other work shared the machine, so the speed-up is not a clean measurement"
+        )
 
 
 CHILD = """
@@ -247,12 +294,13 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--out", type=Path, default=Path("/tmp/genemill-bench-scale"))
     args = parser.parse_args()
-    print(f"bench/scale.py: GENERATED data only; {os.cpu_count()} CPUs, load {os.getloadavg()}")
+    print(f"bench/scale.py: GENERATED data only; {os.cpu_count()} CPUs; /proc/loadavg at start: {_loadavg()}")
     if args.arrays:
         scale(args)
     if args.rma_arrays:
         rma_memory(args)
     print(f"this process: peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(f"/proc/loadavg at the end: {_loadavg()}")
 
 
 if __name__ == "__main__":
