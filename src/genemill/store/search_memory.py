@@ -139,8 +139,9 @@ class MemoryIndex:
         self.avgdl = 1.0
         self._key_cache: dict[tuple[str, bool], NDArray[np.int64]] = {}
         self.facet_offsets: NDArray[np.int64] = np.zeros(len(FACETS) + 1, dtype=np.int64)
-        self.facet_first: NDArray[np.int64] = np.zeros((len(FACETS), 0), dtype=np.int64)
-        self.facet_first_downloadable: NDArray[np.float64] = np.zeros((len(FACETS), 0))
+        self.facet_first: NDArray[np.int64] = np.zeros((0, len(FACETS)), dtype=np.int64)
+        self.facet_first_downloadable: NDArray[np.float64] = np.zeros((0, len(FACETS)))
+        self.facet_extra = False
         self.instance_counts: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
 
     # ------------------------------------------------------------------ loading
@@ -381,29 +382,29 @@ class MemoryIndex:
 
     def _text(self, words: list[str]) -> tuple[NDArray[np.int64], NDArray[np.float64]] | None:
         """Matching FTS rows and their bm25 scores (higher is better), or None if unsupported."""
-        frequencies = []
+        phrases = []  # per phrase: the rows holding it (ascending) and its weighted frequency there
         for word, prefix in fts_phrases(words):
             bounds = self._phrase_range(word, prefix)
             if bounds is None:
                 return None
             start, end = int(self.term_offsets[bounds[0]]), int(self.term_offsets[bounds[1]])
-            frequencies.append(
-                np.bincount(
-                    self.posting_docs[start:end], weights=self.posting_freq[start:end], minlength=self.n_docs
-                )
-            )
-        hit = np.ones(self.n_docs, dtype=np.bool_)
-        for frequency in frequencies:
-            hit &= frequency > 0
-        rows = np.flatnonzero(hit)
+            docs, freq = self.posting_docs[start:end], self.posting_freq[start:end]
+            if bounds[1] - bounds[0] > 1:  # a prefix of several terms: sum per row
+                dense = np.bincount(docs, weights=freq, minlength=self.n_docs)
+                docs = np.flatnonzero(dense)
+                freq = dense[docs]
+            phrases.append((docs, freq))
+        rows = phrases[0][0]
+        for docs, _ in phrases[1:]:
+            rows = np.intersect1d(rows, docs, assume_unique=True)
         length = self.doc_length[rows]
         score = np.zeros(len(rows), dtype=np.float64)
-        for frequency in frequencies:
-            n_hit = int(np.count_nonzero(frequency))
+        for docs, freq in phrases:
+            n_hit = len(docs)
             idf = math.log((self.n_docs - n_hit + 0.5) / (n_hit + 0.5))
             if idf <= 0.0:
                 idf = 1e-6
-            f = frequency[rows]
+            f = freq[np.searchsorted(docs, rows)]
             score += idf * ((f * (_K1 + 1.0)) / (f + _K1 * (1 - _B + _B * length / self.avgdl)))
         return rows, score
 
@@ -428,34 +429,48 @@ class MemoryIndex:
         return mask
 
     def _stack_facets(self) -> None:
-        """All facets' first rows in one (facet, position) array of global codes, for one bincount."""
+        """All facets' first rows in one (position, facet) array of global codes, for one bincount.
+
+        An experiment without a value for a facet gets the spare code ``total`` (the last bin,
+        dropped), so no mask is needed; rows after the first are kept apart (usually none).
+        """
         self.facet_offsets = np.cumsum([0, *(len(self.facets[f].values) for f in FACETS)])
-        self.facet_first = np.stack(
-            [
-                np.where(info.first_code >= 0, info.first_code + self.facet_offsets[row], -1)
-                for row, info in enumerate(self.facets[f] for f in FACETS)
-            ]
+        spare = int(self.facet_offsets[-1])
+        self.facet_first = np.ascontiguousarray(
+            np.stack(
+                [
+                    np.where(info.first_code >= 0, info.first_code + self.facet_offsets[row], spare)
+                    for row, info in enumerate(self.facets[f] for f in FACETS)
+                ],
+                axis=1,
+            )
         )
-        self.facet_first_downloadable = np.stack([self.facets[f].first_downloadable for f in FACETS])
+        self.facet_first_downloadable = np.ascontiguousarray(
+            np.stack([self.facets[f].first_downloadable for f in FACETS], axis=1)
+        )
+        self.facet_extra = any(len(self.facets[f].extra_positions) for f in FACETS)
 
     def _counts(
         self, facets: list[str], matched: NDArray[np.bool_], members: NDArray[np.int64]
     ) -> dict[str, tuple[dict[str, int], dict[str, int]]]:
         """Downloadable samples and experiments per value of ``facets`` over ``matched``."""
         rows = [FACETS.index(f) for f in facets]
-        grid = np.ix_(rows, members)
-        codes, weights = self.facet_first[grid].ravel(), self.facet_first_downloadable[grid].ravel()
-        carries = codes >= 0
-        code_parts, weight_parts = [codes[carries]], [weights[carries]]
-        for row, facet in zip(rows, facets, strict=True):
-            info = self.facets[facet]
-            extra = matched[info.extra_positions]
-            code_parts.append(info.extra_codes[extra] + self.facet_offsets[row])
-            weight_parts.append(info.extra_downloadable[extra])
-        all_codes = np.concatenate(code_parts)
-        total = int(self.facet_offsets[-1])
-        experiments = np.bincount(all_codes, minlength=total)
-        samples = np.bincount(all_codes, weights=np.concatenate(weight_parts), minlength=total)
+        codes = self.facet_first.take(members, axis=0)
+        weights = self.facet_first_downloadable.take(members, axis=0)
+        if len(rows) != len(FACETS):
+            codes, weights = codes[:, rows], weights[:, rows]
+        codes, weights = codes.ravel(), weights.ravel()
+        if self.facet_extra:
+            code_parts, weight_parts = [codes], [weights]
+            for row, facet in zip(rows, facets, strict=True):
+                info = self.facets[facet]
+                extra = matched[info.extra_positions]
+                code_parts.append(info.extra_codes[extra] + self.facet_offsets[row])
+                weight_parts.append(info.extra_downloadable[extra])
+            codes, weights = np.concatenate(code_parts), np.concatenate(weight_parts)
+        bins = int(self.facet_offsets[-1]) + 1
+        experiments = np.bincount(codes, minlength=bins)
+        samples = np.bincount(codes, weights=weights, minlength=bins)
         out = {}
         for row, facet in zip(rows, facets, strict=True):
             values, start = self.facets[facet].values, int(self.facet_offsets[row])
