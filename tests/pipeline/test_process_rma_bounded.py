@@ -40,3 +40,33 @@ def test_a_cel_of_another_chip_is_refused_on_the_chunked_path(layout, tmp_path) 
     with pytest.raises(UnsupportedPlatformError, match="T1_r1"):
         experiment_rma([CELS[0], other], layout, scratch_dir=tmp_path, max_in_memory_bytes=0)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.xfail(
+    reason="pipeline/affymetrix.py (another engineer's file) still calls affy.rma; its _summarize "
+    "must call pipeline.rma_bounded.experiment_rma for method 'rma'",
+    raises=AssertionError,
+    strict=True,
+)
+def test_process_experiment_runs_rma_chunked_above_the_threshold(
+    sqlite_settings, sqlite_db, monkeypatch
+) -> None:
+    from genemill.pipeline import rma_bounded
+    from genemill.pipeline.private import create_cel_experiment
+    from genemill.pipeline.process import process_experiment
+
+    calls: list[int] = []
+    real = rma_bounded.rma_chunked
+
+    def counted(*args, **kwargs):  # the real chunked RMA, counted
+        calls.append(kwargs["n_arrays"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rma_bounded, "MAX_IN_MEMORY_BYTES", 0)
+    monkeypatch.setattr(rma_bounded, "rma_chunked", counted)
+    accession = create_cel_experiment(
+        sqlite_settings, sqlite_db, CELS, title="focus", cdf=FOCUS / "HG-Focus.CDF.gz"
+    )
+    report = process_experiment(sqlite_settings, sqlite_db, accession, method="rma")
+    assert len(report.processed) == 2
+    assert calls == [2]

@@ -40,14 +40,16 @@ def experiment_rma(
     layout: CdfLayout,
     *,
     scratch_dir: Path,
-    max_in_memory_bytes: int = MAX_IN_MEMORY_BYTES,
+    max_in_memory_bytes: int | None = None,
     chunk_arrays: int = 8,
 ) -> pd.DataFrame:
     """Log2 RMA of ``paths`` normalized together, probe sets x arrays; chunked above the threshold.
 
-    The table's ``attrs["rma_path"]`` says which path ran (``"in-memory"`` or ``"chunked"``).
+    ``max_in_memory_bytes`` defaults to :data:`MAX_IN_MEMORY_BYTES` (read at call time). The
+    table's ``attrs["rma_path"]`` says which path ran (``"in-memory"`` or ``"chunked"``).
     """
-    if pm_bytes(layout, len(paths)) <= max_in_memory_bytes:
+    limit = MAX_IN_MEMORY_BYTES if max_in_memory_bytes is None else max_in_memory_bytes
+    if pm_bytes(layout, len(paths)) <= limit:
         table = affy.rma(list(paths), cdf=layout)
         table.attrs["rma_path"] = "in-memory"
         return table
