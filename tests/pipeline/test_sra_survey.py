@@ -59,9 +59,12 @@ def server():
         yield running
 
 
-def _settings(tmp_path: Path, server: FixtureServer, *, online: bool = True) -> Settings:
+def _settings(
+    tmp_path: Path, server: FixtureServer, *, online: bool = True, database_url: str | None = None
+) -> Settings:
     return Settings(
         home=tmp_path / "home",
+        database_url=database_url,
         ena_base_url=server.url("/ena/portal/api"),
         online=online,
         retry_backoff_seconds=0.01,
@@ -76,8 +79,8 @@ def _survey(settings: Settings, accession: str = "SRP999990") -> Database:
     return db
 
 
-def test_sra_study_becomes_one_sample_per_run_with_fastq_files(tmp_path, server) -> None:
-    db = _survey(_settings(tmp_path, server))
+def test_sra_study_becomes_one_sample_per_run_with_fastq_files(tmp_path, server, database_url) -> None:
+    db = _survey(_settings(tmp_path, server, database_url=database_url))
     with db.session() as session:
         experiment = queries.get_experiment(session, "SRP999990")
         assert experiment.source_database == "SRA"
@@ -133,10 +136,10 @@ def test_process_downloads_verified_fastqs_and_quantifies(tmp_path, server) -> N
     db.dispose()
 
 
-def test_a_fastq_failing_its_md5_is_refused_and_not_kept(tmp_path, server) -> None:
-    settings = _settings(tmp_path, server)
+def test_a_fastq_failing_its_md5_is_refused_and_not_kept(tmp_path, server, database_url) -> None:
+    settings = _settings(tmp_path, server, database_url=database_url)
     db = _survey(settings)
-    run = "SRR9999902"  # serve the other run's mate 1 in its place: right size? no, wrong bytes
+    run = "SRR9999902"  # serve another file in its place (other size and MD5 than ENA lists)
     server.add_file(f"{_folder(run)}/{run}_1.fastq.gz", FILES["SRR9999901"] / "reads_1.fastq.gz")
     report = process_experiment(settings, db, "SRP999990")
     reason = report.refused[run]
@@ -144,9 +147,7 @@ def test_a_fastq_failing_its_md5_is_refused_and_not_kept(tmp_path, server) -> No
     with db.session() as session:
         sample = queries.get_experiment(session, "SRP999990").samples[1]
         assert sample.accession == run and not any(f.is_downloaded for f in sample.original_files)
-    assert not list(settings.files_dir.rglob("*.fastq.gz")) or all(
-        "SRR9999902" not in str(p) for p in settings.files_dir.rglob("*")
-    )
+    assert not list((settings.home / "downloads" / run).iterdir())  # the bad download was deleted
     db.dispose()
 
 
