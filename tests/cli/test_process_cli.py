@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import typer
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -64,3 +65,28 @@ def test_process_rma_runs_one_experiment_job(sqlite_settings: Settings, sqlite_d
     assert f"processed {accession}\n" in result.output and "1/1" in result.output
     again = runner.invoke(app, ["process", accession])
     assert f"already processed {accession} (use --force to redo)" in again.output
+
+
+@pytest.mark.slow
+def test_process_mas5_fans_out_over_a_dask_cluster(sqlite_settings: Settings, sqlite_db: Database) -> None:
+    distributed = pytest.importorskip("distributed")
+    accession = create_cel_experiment(
+        sqlite_settings, sqlite_db, CELS, title="cli", cdf=FOCUS / "HG-Focus.CDF.gz"
+    )
+    with distributed.LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0"
+    ) as cluster:
+        result = runner.invoke(
+            _app(sqlite_settings),
+            ["process", accession, "--method", "mas5", "--scheduler", cluster.scheduler_address],
+        )
+        with distributed.Client(cluster) as client:
+            workers_used = {
+                str(event.get("worker"))
+                for _, event in client.get_events("genemill-task-started")
+                if isinstance(event, dict)
+            }
+    assert result.exit_code == 0, result.output
+    assert f"processed {accession} (per sample): 2 processed, 0 unprocessable" in result.output
+    assert "2/2" in result.output
+    assert len(workers_used) == 2  # one sample job on each worker

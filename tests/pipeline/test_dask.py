@@ -31,7 +31,8 @@ from genemill.pipeline.executors import InlineExecutor, LocalExecutor
 from genemill.pipeline.jobs import JobKind, enqueue, run_jobs
 from genemill.pipeline.locks import hold_lock
 from genemill.pipeline.private import create_cel_experiment
-from genemill.pipeline.sample_jobs import process_samples, run_sample_job
+from genemill.pipeline.process import process_experiments
+from genemill.pipeline.sample_jobs import run_sample_job
 from genemill.store import queries
 from genemill.store.db import Database
 from genemill.store.expression import read_expression
@@ -375,8 +376,11 @@ def test_a_poison_sample_is_unprocessable_after_its_retries_and_the_others_finis
         pg_settings, pg_db, _copies(tmp_path), title="poison", cdf=FOCUS / "HG-Focus.CDF.gz"
     )
     executor = DaskExecutor(cluster=cluster, db=pg_db)
-    report = process_samples(pg_settings, pg_db, accession, method="mas5", executor=executor, max_attempts=2)
+    # What `genemill process ACCESSION --method mas5 --scheduler ...` runs: one job per sample.
+    settings = pg_settings.model_copy(update={"max_attempts": 2})
+    run = process_experiments(settings, pg_db, [accession], method="mas5", executor=executor)
     executor.shutdown()
+    report = run.samples[accession]
     poison = f"{accession}-POISON"
     assert sorted(report.processed) == [f"{accession}-S{k}" for k in range(1, 4)]
     assert list(report.refused) == [poison]

@@ -12,7 +12,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from genemill.cli.common import open_database, settings_of
 from genemill.pipeline.dask_executor import executor_for
-from genemill.pipeline.executors import InlineExecutor, LocalExecutor
 from genemill.pipeline.jobs import run_jobs
 from genemill.pipeline.private import create_cel_experiment
 from genemill.pipeline.process import ProcessRun, process_experiments
@@ -117,11 +116,17 @@ def run_command(
     ctx: typer.Context,
     kind: Annotated[list[str] | None, typer.Option(help="Only jobs of this kind (repeatable).")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes (1 = in this process).")] = 1,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Dask scheduler address (tcp://host:8786); default $GENEMILL_SCHEDULER."),
+    ] = None,
 ) -> None:
     """Run every queued job (survey, import, process, dataset) until none is left."""
     settings = settings_of(ctx)
+    if scheduler:
+        settings = settings.model_copy(update={"scheduler": scheduler})
     db = open_database(ctx)
-    executor = InlineExecutor() if workers <= 1 else LocalExecutor(workers)
+    executor = executor_for(settings, db, workers=workers)
     try:
         summary = run_jobs(settings, db, executor=executor, kinds=kind or None)
     finally:
