@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import JSON, Date, Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from genemill.store.search import SearchResult, index_generation, search, sorted_facets, summary_dict
@@ -108,6 +109,8 @@ class SearchEngine:
         try:
             with Session(bind) as session:
                 self._load(session, index_generation(session))
+        except SQLAlchemyError as exc:  # e.g. tables not migrated yet: SQL answers, a later search retries
+            logger.warning("the in-memory search index could not be loaded yet: %s", exc.__class__.__name__)
         except Exception:  # a failed load leaves SQL answering; the log says why
             logger.exception("loading the in-memory search index failed")
         finally:
