@@ -208,3 +208,21 @@ def test_fts5_tokenizer_gives_the_table_terms() -> None:
     tokenizer = Fts5Tokenizer("porter unicode61 remove_diacritics 2")
     assert tokenizer.terms("Kidneys of Müller-type MICE") == ["kidnei", "of", "muller", "type", "mice"]
     assert tokenizer.terms("__") == []
+
+
+def test_an_index_it_cannot_mirror_stays_on_sql(tmp_path: Path) -> None:
+    # An FTS row naming no experiment (the SQL path counts it, the snapshot could not): refuse.
+    from sqlalchemy import text
+
+    db = Database(f"sqlite:///{tmp_path / 'genemill.sqlite'}")
+    db.migrate()
+    load_generated_catalog(db)
+    with db.session() as session:
+        session.execute(
+            text("INSERT INTO experiment_fts (rowid, title) VALUES (987654, 'orphan kidney row')")
+        )
+    engine = SearchEngine(background=False)
+    with db.session() as session:
+        _same(session, engine, SearchQuery(text="kidney"), served="sql")
+        assert engine.index is None and engine.failed_generation is not None
+    db.dispose()
