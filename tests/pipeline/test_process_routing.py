@@ -135,3 +135,32 @@ def test_an_unknown_accession_is_refused_before_any_job(
     with pytest.raises(NotFoundError):
         process_experiments(settings, db, ["GSE999999999"], method=method)
     assert _jobs(db) == {}
+
+
+def test_rma_reference_runs_per_sample_against_the_platform_reference(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    from genemill.pipeline.affy_reference import build_platform_reference
+
+    first = create_cel_experiment(settings, db, FOCUS_CELS, title="focus", cdf=FOCUS / "HG-Focus.CDF.gz")
+    process_experiments(settings, db, [first], method="rma")
+    with db.session() as session:
+        reference = build_platform_reference(settings, session, "HG-Focus")
+    arriving = tmp_path / "new" / FOCUS_CELS[1].name  # the same scan, arriving on its own
+    arriving.parent.mkdir()
+    shutil.copyfile(FOCUS_CELS[1], arriving)
+    second = create_cel_experiment(settings, db, [arriving], title="one new array")
+    run = process_experiments(settings, db, [second], method="rma-reference")
+    sample = f"{second}-HG-Focus-2-121502.calvin"
+    assert run.experiments == {second: "samples"} and run.samples[second].processed == [sample]
+    assert _jobs(db)[sample] == (JobKind.PROCESS_SAMPLE.value, JobState.SUCCEEDED, 1)
+    alone = _stored_probesets(db, sample)
+    with db.session() as session:
+        values = current_values(queries.get_sample(session, sample), kind="expression:probeset")
+        assert values is not None and values.result.parameters["rma_reference"] == reference.reference_id
+        together_values = current_values(
+            queries.get_sample(session, f"{first}-HG-Focus-2-121502.calvin"), kind="expression:probeset"
+        )
+        assert together_values is not None
+        together = read_expression(together_values.path)[f"{first}-HG-Focus-2-121502.calvin"]
+    assert float(np.abs(alone.sort_index().to_numpy() - together.sort_index().to_numpy()).max()) <= 1e-6

@@ -25,13 +25,21 @@ class Method(enum.StrEnum):
     """Affymetrix summarization method."""
 
     RMA = "rma"
+    RMA_REFERENCE = "rma-reference"
     MAS5 = "mas5"
 
 
 def process_command(
     ctx: typer.Context,
     accessions: Annotated[list[str], typer.Argument(help="Stored experiment accessions.")],
-    method: Annotated[Method, typer.Option(help="Affymetrix method for raw CEL files.")] = Method.RMA,
+    method: Annotated[
+        Method,
+        typer.Option(
+            help="Affymetrix method for raw CEL files: rma (arrays normalized together, one job per "
+            "experiment), rma-reference (each array against its platform's stored RMA reference) or "
+            "mas5 (both one job per sample)."
+        ),
+    ] = Method.RMA,
     force: Annotated[bool, typer.Option("--force", help="Re-process experiments already processed.")] = False,
     workers: Annotated[int, typer.Option(help="Worker processes (1 = in this process).")] = 1,
     scheduler: Annotated[
@@ -41,8 +49,9 @@ def process_command(
 ) -> None:
     """Process experiments: raw files with genemill's pipelines, else the submitter's tables.
 
-    RMA runs one job per experiment; MAS5 one job per sample (spread over the workers or the Dask
-    cluster; a sample that keeps crashing is marked unprocessable and the others finish).
+    RMA runs one job per experiment; MAS5 and rma-reference one job per sample (spread over the
+    workers or the Dask cluster; a sample that keeps crashing is marked unprocessable and the
+    others finish).
     """
     settings = settings_of(ctx)
     if scheduler:
