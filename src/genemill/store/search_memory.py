@@ -396,7 +396,7 @@ class MemoryIndex:
             phrases.append((docs, freq))
         rows = phrases[0][0]
         for docs, _ in phrases[1:]:
-            rows = np.intersect1d(rows, docs, assume_unique=True)
+            rows = _intersect_sorted(rows, docs)
         length = self.doc_length[rows]
         score = np.zeros(len(rows), dtype=np.float64)
         for docs, freq in phrases:
@@ -451,9 +451,12 @@ class MemoryIndex:
         self.facet_extra = any(len(self.facets[f].extra_positions) for f in FACETS)
 
     def _counts(
-        self, facets: list[str], matched: NDArray[np.bool_], members: NDArray[np.int64]
+        self, facets: list[str], members: NDArray[np.int64], matched: NDArray[np.bool_] | None
     ) -> dict[str, tuple[dict[str, int], dict[str, int]]]:
-        """Downloadable samples and experiments per value of ``facets`` over ``matched``."""
+        """Downloadable samples and experiments per value of ``facets`` over ``members``.
+
+        ``matched``: the same set as a mask, if at hand (only needed for multi-valued facets).
+        """
         rows = [FACETS.index(f) for f in facets]
         codes = self.facet_first.take(members, axis=0)
         weights = self.facet_first_downloadable.take(members, axis=0)
@@ -461,6 +464,9 @@ class MemoryIndex:
             codes, weights = codes[:, rows], weights[:, rows]
         codes, weights = codes.ravel(), weights.ravel()
         if self.facet_extra:
+            if matched is None:
+                matched = np.zeros(len(self.ids), dtype=np.bool_)
+                matched[members] = True
             code_parts, weight_parts = [codes], [weights]
             for row, facet in zip(rows, facets, strict=True):
                 info = self.facets[facet]
@@ -498,33 +504,47 @@ class MemoryIndex:
         """The search's counts and page ids, or None when only SQL answers it the FTS5 way."""
         name, descending = parse_ordering(query.ordering)
         n = len(self.ids)
-        score = np.zeros(n, dtype=np.float64)
-        if words:
-            found = self._text(words)
-            if found is None:
-                return None
-            rows, row_score = found
-            text_mask = np.zeros(n, dtype=np.bool_)
-            positions = self.doc_position[rows]
-            text_mask[positions] = True
-            score[positions] = row_score
-        else:
-            text_mask = np.zeros(n, dtype=np.bool_) if pinned_id is not None else np.ones(n, dtype=np.bool_)
         pinned = self.position(pinned_id) if pinned_id is not None else None
-        if pinned is not None:
-            text_mask[pinned] = True
-            score[pinned] = PIN_SCORE
         scored = bool(words) or pinned_id is not None
-        matched = text_mask & self._conditions(query)
-        chosen = np.flatnonzero(matched)
         filtered = query.facet_filters()
-        counts = self._counts([f for f in FACETS if f not in filtered], matched, chosen)
+        conditions = bool(filtered) or (
+            query.num_downloadable_samples_gt is not None or query.num_processed_samples_gt is not None
+        )
+        found = self._text(words) if words else None
+        if words and found is None:
+            return None
+        if found is not None and not conditions:
+            # Text only (the usual search): stay on the matching rows, no per-experiment arrays.
+            chosen, chosen_score = self.doc_position[found[0]], found[1]
+            if pinned is not None:
+                chosen, chosen_score = _with_pinned(chosen, chosen_score, pinned)
+            matched = None
+            text_mask = None
+        else:
+            score = np.zeros(n, dtype=np.float64)
+            if found is not None:
+                text_mask = np.zeros(n, dtype=np.bool_)
+                positions = self.doc_position[found[0]]
+                text_mask[positions] = True
+                score[positions] = found[1]
+            else:
+                text_mask = (
+                    np.zeros(n, dtype=np.bool_) if pinned_id is not None else np.ones(n, dtype=np.bool_)
+                )
+            if pinned is not None:
+                text_mask[pinned] = True
+                score[pinned] = PIN_SCORE
+            matched = text_mask & self._conditions(query) if conditions else text_mask
+            chosen = np.flatnonzero(matched)
+            chosen_score = score[chosen]
+        counts = self._counts([f for f in FACETS if f not in filtered], chosen, matched)
         for facet in filtered:  # multi-select: a filtered facet counts without its own filter
+            assert text_mask is not None
             source = text_mask & self._conditions(query, skip=facet)
-            counts |= self._counts([facet], source, np.flatnonzero(source))
+            counts |= self._counts([facet], np.flatnonzero(source), source)
         samples = {facet: counts[facet][0] for facet in FACETS}
         experiments = {facet: counts[facet][1] for facet in FACETS}
-        ids, scores = self._page(chosen, score, query, name, descending, scored=scored, pinned=pinned)
+        ids, scores = self._page(chosen, chosen_score, query, name, descending, scored=scored, pinned=pinned)
         return MemoryHits(
             count=len(chosen),
             ids=ids,
@@ -537,7 +557,7 @@ class MemoryIndex:
     def _page(
         self,
         chosen: NDArray[np.int64],
-        score: NDArray[np.float64],
+        chosen_score: NDArray[np.float64],
         query: SearchQuery,
         name: str,
         descending: bool,
@@ -545,43 +565,70 @@ class MemoryIndex:
         scored: bool,
         pinned: int | None,
     ) -> tuple[list[int], list[float]]:
-        first: list[int] = []
-        if pinned is not None and len(chosen) and np.any(chosen == pinned):
-            first = [pinned]
-            chosen = chosen[chosen != pinned]
-        wanted = max(query.offset + query.limit - len(first), 0)
+        """Ids and scores of the page: the pinned experiment first, then the ordering."""
+        first_ids: list[int] = []
+        first_scores: list[float] = []
+        if pinned is not None and len(chosen):
+            others = chosen != pinned
+            if not others.all():
+                first_ids, first_scores = [int(self.ids[pinned])], [PIN_SCORE]
+                chosen, chosen_score = chosen[others], chosen_score[others]
+        wanted = max(query.offset + query.limit - len(first_ids), 0)
         if name == "_score" and scored:
-            top = _top_by_score(chosen, score, wanted)
+            top = _top_by_score(chosen, chosen_score, wanted)
         else:
             # Without text, "_score" (either sign) means most downloadable samples first.
             default = name == "_score"
             key = self._order_key("_default" if default else _ORDER_FIELDS[name], descending and not default)
-            top = _top_by_key(chosen, key, wanted)
-        ordered = [*first, *(int(p) for p in top)][query.offset : query.offset + query.limit]
-        return [int(self.ids[p]) for p in ordered], [float(score[p]) for p in ordered]
+            top = _top_by_key(key[chosen], wanted)
+        ids = [*first_ids, *self.ids[chosen[top]].tolist()]
+        scores = [*first_scores, *chosen_score[top].tolist()]
+        window = slice(query.offset, query.offset + query.limit)
+        return ids[window], scores[window]
 
 
-def _top_by_key(chosen: NDArray[np.int64], key: NDArray[np.int64], k: int) -> NDArray[np.int64]:
-    if k <= 0 or len(chosen) == 0:
-        return chosen[:0]
-    values = key[chosen]
-    if k < len(chosen):
+def _intersect_sorted(a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Values in both ascending unique arrays (binary search of the shorter in the longer, no sort)."""
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    if len(small) == 0 or len(large) == 0:
+        return small[:0]
+    at = np.minimum(np.searchsorted(large, small), len(large) - 1)
+    return small[large[at] == small]
+
+
+def _with_pinned(
+    chosen: NDArray[np.int64], score: NDArray[np.float64], pinned: int
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Add the pinned experiment (score PIN_SCORE) to ascending ``chosen``, or raise its score."""
+    at = int(np.searchsorted(chosen, pinned))
+    if at < len(chosen) and int(chosen[at]) == pinned:
+        score = score.copy()
+        score[at] = PIN_SCORE
+        return chosen, score
+    return np.insert(chosen, at, pinned), np.insert(score, at, PIN_SCORE)
+
+
+def _top_by_key(values: NDArray[np.int64], k: int) -> NDArray[np.int64]:
+    """Indices of the ``k`` smallest (unique) keys, in order."""
+    if k <= 0 or len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if k < len(values):
         part = np.argpartition(values, k - 1)[:k]
-        return chosen[part[np.argsort(values[part])]]
-    return chosen[np.argsort(values)]
+        return part[np.argsort(values[part])]
+    return np.argsort(values)
 
 
 def _top_by_score(chosen: NDArray[np.int64], score: NDArray[np.float64], k: int) -> NDArray[np.int64]:
-    """Best ``k`` by score (descending), ties by position (= id) ascending."""
+    """Indices of the best ``k`` by score (descending), ties by position (= id) ascending."""
     if k <= 0 or len(chosen) == 0:
-        return chosen[:0]
-    negative = -score[chosen]
+        return np.zeros(0, dtype=np.int64)
+    negative = -score
+    candidates = np.arange(len(chosen))
     if k < len(chosen):
         threshold = np.partition(negative, k - 1)[k - 1]
-        keep = negative <= threshold  # every tie with the k-th stays a candidate
-        chosen, negative = chosen[keep], negative[keep]
-    order = np.lexsort((chosen, negative))
-    return chosen[order[:k]]
+        candidates = np.flatnonzero(negative <= threshold)  # every tie with the k-th stays
+    order = np.lexsort((chosen[candidates], negative[candidates]))
+    return candidates[order[:k]]
 
 
 def _date_key(value: Any) -> Any:
