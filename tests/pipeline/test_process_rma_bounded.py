@@ -42,12 +42,6 @@ def test_a_cel_of_another_chip_is_refused_on_the_chunked_path(layout, tmp_path) 
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.xfail(
-    reason="pipeline/affymetrix.py (another engineer's file) still calls affy.rma; its _summarize "
-    "must call pipeline.rma_bounded.experiment_rma for method 'rma'",
-    raises=AssertionError,
-    strict=True,
-)
 def test_process_experiment_runs_rma_chunked_above_the_threshold(
     sqlite_settings, sqlite_db, monkeypatch
 ) -> None:

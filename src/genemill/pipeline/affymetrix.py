@@ -41,6 +41,7 @@ from genemill.numerics.mas5 import mas5 as mas5_kernel
 from genemill.pipeline.affy_cdf import CdfResolver, cdf_dir, install_cdf
 from genemill.pipeline.affy_reference import current_reference, platform_accession
 from genemill.pipeline.annotation import best_platform_table, probe_map_for
+from genemill.pipeline.rma_bounded import experiment_rma
 from genemill.platforms import cel_chip_stem
 from genemill.store.expression import write_expression
 from genemill.store.files import sha256_file
@@ -101,10 +102,15 @@ def _refuse(outcome: AffyOutcome, samples: list[Sample], reason: str) -> None:
 
 
 def _summarize(
-    paths: list[Path], layout: CdfLayout, method: str, reference: affy.RmaReference | None
+    paths: list[Path],
+    layout: CdfLayout,
+    method: str,
+    reference: affy.RmaReference | None,
+    *,
+    scratch_dir: Path,
 ) -> pd.DataFrame:
-    if method == "rma":
-        return affy.rma(paths, cdf=layout)
+    if method == "rma":  # in memory, or chunked with a disk-backed scratch matrix when large
+        return experiment_rma(paths, layout, scratch_dir=scratch_dir)
     if method == "rma-reference":
         return affy.rma(paths, cdf=layout, reference=reference)
     intensities = np.column_stack([affy.read_cel(p).intensities for p in paths])
@@ -209,7 +215,9 @@ def _process_group(
 ) -> dict[str, Any]:
     chip_type, layout, samples, reference = group.chip_type, group.layout, group.samples, group.reference
     paths = [_cel_path(s) for s in samples]
-    probe_values = _summarize(paths, layout, method, reference)
+    scratch = settings.home / "scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
+    probe_values = _summarize(paths, layout, method, reference, scratch_dir=scratch)
     probe_values.columns = [s.accession for s in samples]
     platform = _platform_row(session, chip_type)
     for sample in samples:
