@@ -164,3 +164,24 @@ def test_rma_reference_runs_per_sample_against_the_platform_reference(
         assert together_values is not None
         together = read_expression(together_values.path)[f"{first}-HG-Focus-2-121502.calvin"]
     assert float(np.abs(alone.sort_index().to_numpy() - together.sort_index().to_numpy()).max()) <= 1e-6
+
+
+def test_an_rnaseq_experiment_stays_one_job_whatever_the_array_method(
+    settings: Settings, db: Database
+) -> None:
+    from genemill.pipeline.rnaseq_private import create_quant_experiment
+
+    srp = DATA / "rnaseq-refinebio-SRP095529"
+    accession = create_quant_experiment(
+        settings,
+        db,
+        [srp / "SRR5125621.quant.sf.gz", srp / "SRR5125622.quant.sf.gz"],
+        title="zebrafish quant",
+        tx2gene=srp / "genes_to_transcripts.txt.gz",
+    )
+    run = process_experiments(settings, db, [accession], method="mas5")
+    assert run.experiments == {accession: "experiment"}
+    assert _jobs(db) == {accession: (JobKind.PROCESS.value, JobState.SUCCEEDED, 1)}
+    with db.session() as session:
+        states = {s.processing_state for s in queries.get_experiment(session, accession).samples}
+    assert states == {ProcessingState.PROCESSED}
