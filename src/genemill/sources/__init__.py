@@ -10,6 +10,8 @@ file contents (parsing lives in :mod:`genemill.formats`).
 * :mod:`~genemill.sources.eutils` — NCBI E-utilities (GEO DataSets, PubMed summaries)
 * :mod:`~genemill.sources.arrayexpress` — ArrayExpress/BioStudies IDF, SDRF and study files
 * :mod:`~genemill.sources.ena` — ENA read runs and FASTQ downloads
+* :mod:`~genemill.sources.ncbi_gene` — NCBI gene_info and gene2ensembl tables
+* :mod:`~genemill.sources.affy_library` — Affymetrix CDFs by chip type from a CDF repository
 """
 
 from __future__ import annotations
