@@ -340,3 +340,18 @@ def test_random_edge_cases_against_live_r(tmp_path: Path) -> None:
             np.testing.assert_allclose(
                 getattr(result, key), expected.to_numpy(), rtol=1e-9, atol=0, err_msg=f"{mode} {key}"
             )
+
+
+def test_map_transcripts_keeps_the_first_row_of_a_duplicated_transcript() -> None:
+    """tximport's cleanTx2Gene: a transcript listed twice in tx2gene keeps its first gene."""
+    mapping = map_transcripts(
+        np.array(["t1", "t2", "t3"], dtype=object),
+        np.array(["t2", "t1", "t2", "t3"], dtype=object),
+        np.array(["gB", "gA", "gZ", "gA"], dtype=object),
+    )
+    assert mapping.gene_ids.tolist() == ["gA", "gB"]
+    assert mapping.gene_index.tolist() == [0, 1, 0]
+    unique = map_transcripts(
+        np.array(["t1", "t2"], dtype=object), np.array(["t2", "t1"], dtype=object), np.array(["gB", "gA"])
+    )
+    assert unique.gene_ids.tolist() == ["gA", "gB"] and unique.gene_index.tolist() == [0, 1]

@@ -136,9 +136,14 @@ def map_transcripts(
     table_gene = np.asarray(tx2gene_genes, dtype=object)
     import pandas as pd  # here, not at module level: `import genemill.rnaseq` stays light
 
-    # get_indexer needs unique keys; duplicated() keeps the first row, like cleanTx2Gene.
-    first = ~pd.Index(table_tx).duplicated(keep="first")
-    position = pd.Index(table_tx[first]).get_indexer(ids)
+    # get_indexer needs unique keys; duplicated() keeps the first row, like cleanTx2Gene. One hash
+    # table when the tx2gene transcripts are already unique (the usual case).
+    table_index = pd.Index(table_tx)
+    first: slice | npt.NDArray[np.bool_] = slice(None)
+    if not table_index.is_unique:
+        first = ~table_index.duplicated(keep="first")
+        table_index = pd.Index(table_tx[first])
+    position = table_index.get_indexer(ids)
     kept = position >= 0
     if not kept.any():
         _raise_no_match(ids, table_tx, source)
