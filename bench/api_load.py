@@ -365,6 +365,14 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a process (Linux /proc), MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
 def _loadavg() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
@@ -515,6 +523,8 @@ def main() -> None:
                 f"CPU per request: server {r['server_cpu_ms_per_request']} ms, "
                 f"client {r['client_cpu_ms_per_request']} ms; load {r['loadavg_1min']}"
             )
+        results["server_rss_mb"] = [_rss_mb(s.pid) for s in servers]
+        print(f"server processes' resident memory: {results['server_rss_mb']} MB")
     finally:
         for server in servers:
             server.terminate()
