@@ -11,6 +11,7 @@ non-SQLite database also run on SQL. The page's rows always come from the databa
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import json
 import logging
@@ -127,9 +128,19 @@ class SearchEngine:
         if index_generation(session) != generation:
             return  # reindexed while loading: the next search loads the newer generation
         self.index = index
+        _return_freed_memory()
         logger.info(
             "in-memory search index loaded: generation %s, %d experiments", generation, len(index.ids)
         )
+
+
+def _return_freed_memory() -> None:
+    """Hand the loader's freed heap back to the OS: glibc keeps it (about 40 MB at 50,000 experiments)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: nothing to do
+        return
+    libc.malloc_trim(0)
 
 
 def _decoder(column: Any) -> Callable[[Any], Any] | None:
