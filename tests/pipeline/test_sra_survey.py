@@ -205,3 +205,24 @@ def test_geo_series_samples_get_their_sra_runs_fastqs(tmp_path, server) -> None:
     report = process_experiment(settings, db, "GSE999990")
     assert report.processed == {"GSM9999901": "salmon-tximport", "GSM9999902": "salmon-tximport"}
     db.dispose()
+
+
+def test_runs_that_are_not_rna_seq_get_no_fastq_files(tmp_path, server) -> None:
+    """The report with SRR9999902 relabelled ChIP-Seq / GENOMIC (edited here, in the test)."""
+    lines = REPORT.read_text().splitlines()
+    lines[2] = lines[2].replace("\tRNA-Seq\tTRANSCRIPTOMIC\t", "\tChIP-Seq\tGENOMIC\t")
+    assert "ChIP-Seq" in lines[2]
+    server.add_bytes(
+        API, "\n".join(lines) + "\n", content_type="text/plain", query={"accession": "SRP999991"}
+    )
+    settings = _settings(tmp_path, server)
+    db = _survey(settings, "SRP999991")
+    report = process_experiment(settings, db, "SRP999991")
+    with db.session() as session:
+        samples = {s.accession: s for s in queries.get_experiment(session, "SRP999991").samples}
+        assert [f.filename for f in samples["SRR9999902"].original_files] == []
+        assert samples["SRR9999902"].annotations["fields"]["library_strategy"] == ["ChIP-Seq"]
+        assert len(samples["SRR9999901"].original_files) == 2
+    assert "SRR9999902" in report.refused
+    assert not [r for r in server.requests if "SRR9999902" in r.path]  # nothing downloaded for it
+    db.dispose()

@@ -10,7 +10,9 @@ them (:mod:`genemill.pipeline.rnaseq_download`) before Salmon.
 The experiment's accession is the one asked for; ENA's other study accession (project ↔ SRP/ERP)
 becomes an alternate accession. The platform of a run is its instrument model (e.g.
 ``Illumina HiSeq 2000``), a sequencing technology. Runs ENA lists without FASTQ (only submitted
-files) are stored with no raw file and so are refused at processing with that reason.
+files), and runs that are not transcriptome sequencing (``library_strategy`` other than RNA-Seq,
+miRNA-Seq, ncRNA-Seq or ssRNA-seq, or a non-transcriptomic ``library_source``), are stored with no
+raw file, so nothing is downloaded for them and processing refuses them.
 
 A GEO series of sequencing samples (``!Series_relation = SRA: …?term=SRP…``) keeps its GSM samples:
 ``attach_sra_runs`` asks ENA for the SRA study's runs and gives each GSM (linked by its
@@ -37,8 +39,10 @@ from genemill.store.db import Database
 from genemill.store.models import OriginalFile, Sample
 
 __all__ = [
+    "RNA_STRATEGIES",
     "SEQUENCING",
     "attach_sra_runs",
+    "is_rna_seq",
     "link_geo_series_runs",
     "run_sra_survey_job",
     "sra_metadata",
@@ -47,6 +51,7 @@ __all__ = [
 ]
 
 SEQUENCING = "high-throughput sequencing"
+RNA_STRATEGIES = frozenset({"rna-seq", "mirna-seq", "ncrna-seq", "ssrna-seq"})
 _SRA_TERM = re.compile(r"\b((?:[SED]RP|[SED]RX)\d+|PRJ[EDN][A-Z]\d+)\b")
 
 
@@ -54,6 +59,13 @@ def _platform_name(run: EnaRun) -> str:
     return (
         run.instrument_model if run.instrument_model not in ("", "unspecified") else run.instrument_platform
     )
+
+
+def is_rna_seq(run: EnaRun) -> bool:
+    """True for transcriptome sequencing (or a run ENA does not describe): worth quantifying."""
+    strategy_ok = run.library_strategy.lower() in RNA_STRATEGIES or not run.library_strategy
+    source_ok = run.library_source.upper() in ("TRANSCRIPTOMIC", "TRANSCRIPTOMIC SINGLE CELL", "")
+    return strategy_ok and source_ok
 
 
 def sra_metadata(accession: str, runs: list[EnaRun]) -> ExperimentMetadata:
@@ -82,7 +94,7 @@ def sra_metadata(accession: str, runs: list[EnaRun]) -> ExperimentMetadata:
                 taxon_ids=[int(run.tax_id)] if run.tax_id.isdigit() else [],
                 platform=name,
                 fields=_run_fields(run),
-                supplementary_files=[fastq.url for fastq in run.fastq],
+                supplementary_files=[fastq.url for fastq in run.fastq] if is_rna_seq(run) else [],
             )
         )
     series = SeriesRecord(
@@ -203,7 +215,7 @@ def attach_sra_runs(db: Database, metadata: ExperimentMetadata, runs: list[EnaRu
         for sample in samples:
             found = by_sample[sample.accession]
             sample.annotations = {**(sample.annotations or {}), "sra_runs": [r.run_accession for r in found]}
-            if len(found) != 1:
+            if len(found) != 1 or not is_rna_seq(found[0]):
                 continue
             existing = {f.source_url for f in sample.original_files}
             for fastq in found[0].fastq:
