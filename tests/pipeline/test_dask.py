@@ -291,7 +291,7 @@ if __name__ == "__main__":
     jobs._HANDLERS[config["kind"]] = config["handler"]
     settings = Settings(**config["settings"])
     db = Database(settings.resolved_database_url)
-    executor = DaskExecutor(config["scheduler"], db=db)
+    executor = DaskExecutor(config["scheduler"], db=db, **config.get("executor", {}))
     try:
         jobs.run_jobs(settings, db, executor=executor, kinds=[config["kind"]])
     finally:
@@ -503,10 +503,18 @@ def test_an_unreachable_scheduler_is_a_clear_error_within_the_timeout() -> None:
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_a_dead_scheduler_stops_the_run_and_a_new_cluster_finishes_only_the_rest(
-    pg_settings, pg_db, cluster, tmp_path, monkeypatch
+@pytest.mark.parametrize(
+    ("how", "because"),
+    [
+        (signal.SIGKILL, "the connection to the scheduler was lost"),
+        (signal.SIGSTOP, "no answer from the scheduler within 3 s"),  # hangs, connections open
+    ],
+    ids=["killed", "hung"],
+)
+def test_a_lost_scheduler_stops_the_run_and_a_new_cluster_finishes_only_the_rest(
+    pg_settings, pg_db, cluster, tmp_path, monkeypatch, how, because
 ) -> None:
-    """A real scheduler process and two worker processes; the scheduler is SIGKILLed mid-run."""
+    """A real scheduler process and two worker processes; the scheduler is killed or stopped mid-run."""
     monkeypatch.setitem(jobs._HANDLERS, _Kind.SLEEP.value, f"{__name__}:record_handler")
     names = [f"job{k}" for k in range(6)]
     _enqueue_sleepers(pg_db, names, sleep=1.5, out=tmp_path / "out")
@@ -539,9 +547,14 @@ def test_a_dead_scheduler_stops_the_run_and_a_new_cluster_finishes_only_the_rest
         "handler": f"{__name__}:record_handler",
         "scheduler": address,
         "settings": pg_settings.model_dump(mode="json", include={"home", "database_url"}) | {"workers": 2},
+        "executor": {"probe_every": 1.0, "probe_timeout": 3.0},
     }
     runner = subprocess.Popen(
-        [sys.executable, str(script), json.dumps(config)], env=env, stderr=subprocess.PIPE, text=True
+        [sys.executable, str(script), json.dumps(config)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         _wait_for(
@@ -550,14 +563,14 @@ def test_a_dead_scheduler_stops_the_run_and_a_new_cluster_finishes_only_the_rest
         )
         at_kill = dict(zip(names, _states(pg_db), strict=True))
         killed = time.monotonic()
-        os.killpg(scheduler.pid, signal.SIGKILL)
+        os.killpg(scheduler.pid, how)
         _, stderr = runner.communicate(timeout=60)  # no hang: the runner stops by itself
         stopped_after = time.monotonic() - killed
     finally:
         for process in (runner, scheduler, workers):
             _stop(process)
     assert runner.returncode != 0
-    assert "SchedulerLostError: lost the Dask scheduler at " + address in stderr
+    assert f"SchedulerLostError: lost the Dask scheduler at {address} ({because}" in stderr
     assert stopped_after < 20
     left = dict(zip(names, _states(pg_db), strict=True))
     finished = sorted(j for j, s in at_kill.items() if s == JobState.SUCCEEDED)

@@ -31,9 +31,12 @@ What it adds for :func:`~genemill.pipeline.jobs.execute_job` submissions:
 * **Scheduler loss.** Connecting gives up after ``connect_timeout`` seconds. When the client
   loses its scheduler, Dask cancels every future at once; the in-flight attempts then fail with
   :class:`SchedulerLostError` (and so does every later ``submit``), which ``run_jobs`` raises: the
-  run stops at once with that error instead of waiting. Their jobs stay RUNNING under this
-  runner's id; the next run's ``recover_stale`` re-queues them once this process has exited (or
-  their heartbeat is stale), and re-running against a new cluster does only unfinished work.
+  run stops at once with that error instead of waiting. A scheduler that hangs with its
+  connections open is caught by a probe (its identity asked every ``probe_every`` seconds while
+  tasks are in flight) and by the bound on every call genemill makes to it (``probe_timeout``).
+  Their jobs stay RUNNING under this runner's id; the next run's ``recover_stale`` re-queues them
+  once this process has exited (or their heartbeat is stale), and re-running against a new
+  cluster does only unfinished work.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import CancelledError, Future, InvalidStateError
+from contextlib import suppress
 from dataclasses import replace
 from typing import Any
 
@@ -145,6 +149,10 @@ class DaskExecutor:
     event_wait
         Seconds to wait for the nanny's memory event after a ``KilledWorker`` (it may arrive
         just after the worker's removal).
+    probe_every, probe_timeout
+        While tasks are in flight the scheduler is asked for its identity every ``probe_every``
+        seconds; no answer within ``probe_timeout`` seconds counts as a lost scheduler (one that
+        hangs without closing its connections).
     """
 
     def __init__(
@@ -158,6 +166,8 @@ class DaskExecutor:
         heartbeat_every: float = 60.0,
         connect_timeout: float = 30.0,
         event_wait: float = 2.0,
+        probe_every: float = 30.0,
+        probe_timeout: float = 30.0,
     ) -> None:
         from distributed import Client
 
@@ -179,14 +189,19 @@ class DaskExecutor:
         self.db = db
         self.tiers = tuple(sorted(tiers))
         self.retries = retries
-        self._live: dict[str, tuple[Any, int | None]] = {}
+        self.probe_timeout = probe_timeout
+        self._live: dict[str, tuple[Any, int | None, Future[Any]]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._heartbeat = threading.Thread(
             target=self._beat, args=(heartbeat_every,), name="genemill-heartbeat", daemon=True
         )
+        self._prober = threading.Thread(
+            target=self._probe, args=(probe_every,), name="genemill-scheduler-probe", daemon=True
+        )
         if db is not None:
             self._heartbeat.start()
+        self._prober.start()
 
     def __enter__(self) -> DaskExecutor:
         return self
@@ -215,36 +230,66 @@ class DaskExecutor:
         )
         result: Future[Any] = Future()
         with self._lock:
-            self._live[key] = (dask_future, job_id)
+            self._live[key] = (dask_future, job_id, result)
         dask_future.add_done_callback(lambda done: self._settle(done, result, job_id))
         return result
 
     def shutdown(self) -> None:
         """Cancel tasks still in flight, stop heartbeats and close the client (and its own cluster)."""
         self._stop.set()
-        if self._heartbeat.is_alive():
-            self._heartbeat.join(timeout=10)
+        for thread in (self._heartbeat, self._prober):
+            if thread.is_alive():
+                thread.join(timeout=10)
         with self._lock:
-            pending = [future for future, _ in self._live.values()]
+            pending = [future for future, _, _ in self._live.values()]
             self._live.clear()
         if pending and self._lost is None and self.client.status == "running":
             self.client.cancel(pending)
+        if self._lost is None:
+            self.client.close(timeout=10)
+            return
         # A client that lost its scheduler would otherwise keep reconnecting for connect_timeout.
-        self.client.close(timeout=2 if self._lost is not None else 10)
+        with suppress(OSError, TimeoutError, RuntimeError):
+            self.client.close(timeout=2)
 
     # ------------------------------------------------------------------ internals
+
+    def _ask(self, method: str, **kwargs: Any) -> Any:
+        """Call the scheduler's ``method`` RPC, waiting at most ``probe_timeout`` seconds.
+
+        No answer (or a closed connection) marks the scheduler lost and raises SchedulerLostError:
+        a scheduler that hangs must not hang the runner.
+        """
+        self._check_connected()
+        try:
+            call = getattr(self.client.scheduler, method)
+            return self.client.sync(call, callback_timeout=self.probe_timeout, **kwargs)
+        except (OSError, TimeoutError) as exc:
+            self._lost = self._lost or (
+                f"no answer from the scheduler within {self.probe_timeout:g} s ({type(exc).__name__})"
+            )
+            raise self._lost_error() from exc
+
+    def _lost_error(self) -> SchedulerLostError:
+        msg = f"lost the Dask scheduler at {self.address} ({self._lost}); run again once it is back"
+        return SchedulerLostError(msg)
 
     def _check_connected(self) -> None:
         if self._lost is None and self.client.status not in ("running", "newly-created"):
             self._lost = f"the client is {self.client.status}"
         if self._lost is not None:
-            msg = f"lost the Dask scheduler at {self.address} ({self._lost}); run again once it is back"
-            raise SchedulerLostError(msg)
+            raise self._lost_error()
 
     def _settle(self, done: Any, result: Future[Any], job_id: int | None) -> None:
         """Copy a finished Dask future into ``result``; a failed job attempt becomes a JobOutcome."""
         with self._lock:
             self._live.pop(done.key, None)
+        with suppress(InvalidStateError):  # the scheduler was declared lost: result already failed
+            self._settle_into(done, result, job_id)
+
+    def _settle_into(self, done: Any, result: Future[Any], job_id: int | None) -> None:
+        if result.done():
+            return
         try:
             if done.status == "finished":
                 outcome = done.result()
@@ -335,7 +380,7 @@ class DaskExecutor:
         try:
             died = {
                 str(event.get("worker"))
-                for _, event in self.client.get_events("all")
+                for _, event in self._ask("events", topic="all")
                 if isinstance(event, dict)
                 and event.get("action") == "remove-worker"
                 and key in (event.get("processing-tasks") or ())
@@ -345,7 +390,7 @@ class DaskExecutor:
                 died.add(str(last))
             ran = {
                 str(event.get("worker")): float(event.get("limit") or 0)
-                for _, event in self.client.get_events(STARTED_EVENT)
+                for _, event in self._ask("events", topic=STARTED_EVENT)
                 if isinstance(event, dict) and event.get("key") == key
             }
             self._limits.update(ran)
@@ -355,13 +400,13 @@ class DaskExecutor:
             while died:
                 kills = [
                     event
-                    for _, event in self.client.get_events(MEMORY_EVENT)
+                    for _, event in self._ask("events", topic=MEMORY_EVENT)
                     if isinstance(event, dict) and event.get("worker") in died
                 ]
                 if kills or time.monotonic() >= deadline:
                     break
                 time.sleep(0.1)
-        except (OSError, RuntimeError, TimeoutError) as exc:  # the scheduler is away: cause unknown
+        except SchedulerLostError as exc:  # the scheduler is away: cause unknown
             logger.warning("could not read the scheduler's events for %s: %s", key, exc)
             return None
         if not kills:
@@ -379,8 +424,8 @@ class DaskExecutor:
         """The worker's memory limit in bytes (seen at submit time: a dead worker has left), or 0."""
         if worker not in self._limits:
             try:
-                info = self.client.scheduler_info(n_workers=-1).get("workers", {})
-            except (OSError, RuntimeError, TimeoutError):
+                info = self._ask("identity", n_workers=-1).get("workers", {})
+            except SchedulerLostError:
                 info = {}
             self._limits.update({a: float(w.get("memory_limit") or 0) for a, w in info.items()})
         return self._limits.get(worker, 0.0)
@@ -396,7 +441,7 @@ class DaskExecutor:
             if job.ram_mb is None:
                 job.ram_mb = self.tiers[0]
             tier = job.ram_mb
-        workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
+        workers = self._ask("identity", n_workers=-1).get("workers", {})
         self._limits.update({address: float(w.get("memory_limit") or 0) for address, w in workers.items()})
         offered = [float(w.get("resources", {}).get(MEMORY_RESOURCE, 0)) for w in workers.values()]
         if not any(offered):
@@ -418,7 +463,7 @@ class DaskExecutor:
     def _beat(self, every: float) -> None:
         while not self._stop.wait(every):
             with self._lock:
-                ids = [job_id for _, job_id in self._live.values() if job_id is not None]
+                ids = [job_id for _, job_id, _ in self._live.values() if job_id is not None]
             if not ids or self.db is None:
                 continue
             try:
@@ -430,3 +475,23 @@ class DaskExecutor:
                     )
             except SQLAlchemyError as exc:  # the database is away for a moment: beat again later
                 logger.warning("heartbeat of jobs %s failed: %s", ids, exc)
+
+    def _probe(self, every: float) -> None:
+        """Declare the scheduler lost when it does not answer while tasks are in flight."""
+        while not self._stop.wait(every):
+            with self._lock:
+                busy = bool(self._live)
+            if not busy or self._lost is not None:
+                continue
+            try:
+                self._ask("identity")
+            except SchedulerLostError:
+                self._fail_in_flight()
+
+    def _fail_in_flight(self) -> None:
+        """Fail every in-flight attempt with SchedulerLostError (their jobs stay RUNNING)."""
+        with self._lock:
+            waiting = [result for _, _, result in self._live.values()]
+        for result in waiting:
+            with suppress(InvalidStateError):  # settled meanwhile
+                result.set_exception(self._lost_error())
