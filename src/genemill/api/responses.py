@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi.responses import Response
 
+orjson: Any
 try:
     import orjson
 except ImportError:  # pragma: no cover - orjson is optional
@@ -34,7 +35,8 @@ def _default(value: Any) -> Any:
 def dumps(content: Any) -> bytes:
     """``content`` as compact UTF-8 JSON."""
     if orjson is not None:
-        return orjson.dumps(content, default=_default)
+        encoded: bytes = orjson.dumps(content, default=_default)
+        return encoded
     return json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=_default).encode()
 
 

@@ -31,6 +31,7 @@ __all__ = ["SearchEngine"]
 
 logger = logging.getLogger("genemill.search")
 
+_json_loads: Callable[[Any], Any]
 try:
     from orjson import loads as _json_loads
 except ImportError:  # pragma: no cover - orjson is optional

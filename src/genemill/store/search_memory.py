@@ -390,7 +390,7 @@ class MemoryIndex:
             start, end = int(self.term_offsets[bounds[0]]), int(self.term_offsets[bounds[1]])
             docs, freq = self.posting_docs[start:end], self.posting_freq[start:end]
             if bounds[1] - bounds[0] > 1:  # a prefix of several terms: sum per row
-                dense = np.bincount(docs, weights=freq, minlength=self.n_docs)
+                dense = np.bincount(docs, weights=freq, minlength=self.n_docs).astype(np.float64, copy=False)
                 docs = np.flatnonzero(dense)
                 freq = dense[docs]
             phrases.append((docs, freq))
@@ -593,7 +593,8 @@ def _intersect_sorted(a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.
     if len(small) == 0 or len(large) == 0:
         return small[:0]
     at = np.minimum(np.searchsorted(large, small), len(large) - 1)
-    return small[large[at] == small]
+    found: NDArray[np.int64] = small[large[at] == small]
+    return found
 
 
 def _with_pinned(
