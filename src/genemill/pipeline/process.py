@@ -189,25 +189,8 @@ def process_experiments(
         with db.session() as session:
             enqueue(session, JobKind.PROCESS, code, params={"method": method}, force=force)
     kinds = [JobKind.PROCESS.value, JobKind.PROCESS_SAMPLE.value]
-    total = _waiting(db, kinds)
-    finished = 0
-    if on_progress is not None:
-        on_progress(0, total, f"{total} job(s) to run")
-
-    def progress(outcome: JobOutcome) -> None:
-        nonlocal finished
-        with db.session() as session:
-            job = session.get(Job, outcome.job_id)
-            target, state = (job.target, job.state) if job is not None else ("?", None)
-        if state not in (JobState.SUCCEEDED, JobState.FAILED):
-            state = None
-        else:
-            finished += 1
-        if on_progress is not None:
-            word = "done" if state == JobState.SUCCEEDED else "failed" if state else "retrying"
-            on_progress(finished, total, f"{target} {word}")
-
-    run.summary = run_jobs(settings, db, executor=executor or InlineExecutor(), kinds=kinds, on_done=progress)
+    on_done = None if on_progress is None else _progress_reporter(db, _waiting(db, kinds), on_progress)
+    run.summary = run_jobs(settings, db, executor=executor or InlineExecutor(), kinds=kinds, on_done=on_done)
     for code, shape in run.experiments.items():
         if shape == "samples":
             mark_failed_samples(db, code)
@@ -215,6 +198,25 @@ def process_experiments(
                 finish_experiment(session, queries.get_experiment(session, code))
             run.samples[code] = sample_report(db, code)
     return run
+
+
+def _progress_reporter(db: Database, total: int, on_progress: Progress) -> Callable[[JobOutcome], None]:
+    """Tell ``on_progress`` the job count now, then after every attempt (retries do not count)."""
+    finished = 0
+    on_progress(0, total, f"{total} job(s) to run")
+
+    def report(outcome: JobOutcome) -> None:
+        nonlocal finished
+        with db.session() as session:
+            job = session.get(Job, outcome.job_id)
+            target, state = (job.target, job.state) if job is not None else ("?", None)
+        word = {JobState.SUCCEEDED: "done", JobState.FAILED: "failed"}.get(
+            state or JobState.QUEUED, "retrying"
+        )
+        finished += word != "retrying"
+        on_progress(finished, total, f"{target} {word}")
+
+    return report
 
 
 def _waiting(db: Database, kinds: list[str]) -> int:
