@@ -20,18 +20,22 @@ length=50`` from fastq-dump, ``@HWI-…#0/1`` / ``@HWI-…#0/2`` from older Illu
 
 Salmon itself reads a truncated file, a gzip stream without its trailer, or mates of different
 length without complaint (it quantifies what it could read), so these checks are genemill's.
-Records are checked in batches of whole lines with list operations, not one Python call per base.
+Records are checked in 4 MiB batches with NumPy over the decompressed bytes (line ends found once,
+then header, separator and length checks on arrays), not one Python call per line; gzip is inflated
+by ISA-L (:mod:`genemill.formats.stream`). This check runs beside Salmon on the same cores, so its
+cost is Salmon's loss.
 """
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+import numpy as np
+
 from genemill.errors import FormatError
+from genemill.formats.stream import Inflating
 
 __all__ = [
     "FastqSummary",
@@ -41,9 +45,8 @@ __all__ = [
     "sample_read_length",
 ]
 
-_GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 22  # 4 MiB of decompressed text per batch
-_MATE_SUFFIXES = (b"/1", b"/2")
+_NL, _CR, _AT, _PLUS, _SLASH, _SPACE, _TAB = 10, 13, 64, 43, 47, 32, 9
 
 
 @dataclass(frozen=True)
@@ -73,14 +76,40 @@ class ReadLengthSample:
 
 
 @dataclass
-class _Batch:
-    """Whole records of one chunk: header, sequence, plus and quality lines; first line number."""
+class _Names:
+    """Fragment names of consecutive records, each followed by ``\\n`` in ``text``; ``ends`` are
+    the positions of those terminators."""
 
-    headers: list[bytes]
-    sequences: list[bytes]
-    pluses: list[bytes]
-    qualities: list[bytes]
+    text: bytes
+    ends: np.ndarray
+
+    def extend(self, more: _Names) -> None:
+        self.ends = np.concatenate([self.ends, more.ends + len(self.text)])
+        self.text += more.text
+
+    def take(self, n: int) -> bytes:
+        """Remove the first ``n`` names and return them as one ``\\n``-terminated string."""
+        cut = int(self.ends[n - 1]) + 1
+        taken, self.text = self.text[:cut], self.text[cut:]
+        self.ends = self.ends[n:] - cut
+        return taken
+
+
+def _no_names() -> _Names:
+    return _Names(b"", np.zeros(0, dtype=np.int64))
+
+
+@dataclass
+class _Batch:
+    """Whole, checked records of one chunk: read lengths, fragment names (pairs only), first line."""
+
+    lengths: np.ndarray
+    names: _Names
     first_line: int
+
+    @property
+    def n_reads(self) -> int:
+        return len(self.lengths)
 
 
 def _name_of(fh: IO[Any]) -> str:
@@ -88,102 +117,135 @@ def _name_of(fh: IO[Any]) -> str:
     return name if isinstance(name, str) else "<stream>"
 
 
-def _open_stream(fh: IO[Any]) -> IO[bytes] | gzip.GzipFile:
-    """Return a binary stream of decompressed text (gzip detected by magic bytes)."""
-    if hasattr(fh, "peek"):
-        magic = fh.peek(2)[:2]
-    else:
-        start = fh.tell()
-        magic = fh.read(2)
-        fh.seek(start)
-    if magic == _GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=fh, mode="rb")
-    return fh
-
-
 def _chunks(fh: IO[Any], path: str, size: int) -> Iterator[bytes]:
-    stream = _open_stream(fh)
-    try:
-        while chunk := stream.read(size):
-            yield chunk
-    except EOFError as exc:
-        msg = f"truncated gzip stream (no end-of-stream marker; the download or copy was cut short): {exc}"
-        raise FormatError(msg, path=path) from exc
-    except (OSError, zlib.error) as exc:
-        msg = f"corrupt gzip stream: {exc}"
-        raise FormatError(msg, path=path) from exc
+    """Decompressed text (ISA-L inflate when gzip, see :mod:`genemill.formats.stream`)."""
+    stream = Inflating(fh, name=path, error=FormatError)
+    while True:
+        try:
+            chunk = stream.read(size)
+        except FormatError as exc:
+            if not str(exc).startswith(f"{path}: truncated gzip stream"):
+                raise
+            msg = "truncated gzip stream (no end-of-stream marker; the download or copy was cut short)"
+            raise FormatError(msg, path=path) from exc
+        if not chunk:
+            return
+        yield chunk
 
 
-def _batches(fh: IO[Any], *, chunk_size: int = _CHUNK) -> Iterator[_Batch]:
-    """Yield whole records, checked for structure; raise on a malformed or truncated file."""
+def _batches(fh: IO[Any], *, chunk_size: int = _CHUNK, names: bool = False) -> Iterator[_Batch]:
+    """Yield whole records, checked for structure; raise on a malformed or truncated file.
+
+    Each chunk is scanned with NumPy (line ends found once, then header, separator and length
+    checks on arrays of line starts), so no Python code runs per line.
+    """
     path = _name_of(fh)
-    pending: list[bytes] = []
     tail = b""
     line_no = 1
     for chunk in _chunks(fh, path, chunk_size):
-        lines = (tail + chunk).split(b"\n")
-        tail = lines.pop()
-        pending.extend(lines)
-        whole = len(pending) - len(pending) % 4
-        if whole:
-            batch = _make_batch(pending[:whole], line_no, path)
-            del pending[:whole]
-            line_no += whole
-            yield batch
-    if tail:
-        pending.append(tail)
-    if len(pending) % 4:
-        read = (line_no - 1) // 4 + 1 + len(pending) // 4
+        data = tail + chunk if tail else chunk
+        ends = np.flatnonzero(np.frombuffer(data, np.uint8) == _NL)
+        whole = len(ends) - len(ends) % 4
+        if not whole:
+            tail = data
+            continue
+        cut = int(ends[whole - 1]) + 1
+        yield _scan(data, ends[:whole], line_no, path, names=names)
+        line_no += whole
+        tail = data[cut:]
+    if not tail:
+        return
+    n_lines = tail.count(b"\n") + (not tail.endswith(b"\n"))
+    if n_lines % 4:
+        read = (line_no - 1) // 4 + 1 + n_lines // 4
         msg = (
-            f"truncated file: the last record (read {read}) has {len(pending) % 4} of 4 lines "
-            f"(the file ends at line {line_no + len(pending) - 1})"
+            f"truncated file: the last record (read {read}) has {n_lines % 4} of 4 lines "
+            f"(the file ends at line {line_no + n_lines - 1})"
         )
-        raise FormatError(msg, path=path, line=line_no + len(pending) - len(pending) % 4)
-    if pending:
-        yield _make_batch(pending, line_no, path)
+        raise FormatError(msg, path=path, line=line_no + n_lines - n_lines % 4)
+    data = tail if tail.endswith(b"\n") else tail + b"\n"  # last line without its line end
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == _NL)
+    yield _scan(data, ends, line_no, path, names=names)
 
 
-def _make_batch(lines: list[bytes], first_line: int, path: str) -> _Batch:
-    if lines[0].endswith(b"\r"):
-        lines = [line.rstrip(b"\r") for line in lines]
-    batch = _Batch(lines[0::4], lines[1::4], lines[2::4], lines[3::4], first_line)
-    _check_marks(batch.headers, b"@", 0, batch, path)
-    _check_marks(batch.pluses, b"+", 2, batch, path)
-    seq_lengths = list(map(len, batch.sequences))
-    if seq_lengths != list(map(len, batch.qualities)):
-        index = next(
-            i
-            for i, (s, q) in enumerate(zip(batch.sequences, batch.qualities, strict=True))
-            if len(s) != len(q)
-        )
+def _scan(data: bytes, ends: np.ndarray, first_line: int, path: str, *, names: bool) -> _Batch:
+    """Check the records whose line ends are ``ends`` (a multiple of 4) at the start of ``data``."""
+    text = np.frombuffer(data, np.uint8)
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    lengths = ends - starts
+    if lengths[0] and text[ends[0] - 1] == _CR:  # \r\n line ends: as in the first line
+        lengths -= (lengths > 0) & (text[np.maximum(ends - 1, 0)] == _CR)
+    _check_marks(text, starts[0::4], _AT, 0, data, first_line, path)
+    _check_marks(text, starts[2::4], _PLUS, 2, data, first_line, path)
+    seq_lengths, qual_lengths = lengths[1::4], lengths[3::4]
+    if not np.array_equal(seq_lengths, qual_lengths):
+        index = int(np.flatnonzero(seq_lengths != qual_lengths)[0])
         msg = (
-            f"read {_read_number(batch, index)}: {len(batch.qualities[index])} quality characters for "
-            f"{len(batch.sequences[index])} bases (a truncated or wrapped record?)"
+            f"read {_read_number(first_line, index)}: {qual_lengths[index]} quality characters for "
+            f"{seq_lengths[index]} bases (a truncated or wrapped record?)"
         )
         raise FormatError(msg, path=path, line=first_line + 4 * index + 3)
-    if 0 in seq_lengths:
-        index = seq_lengths.index(0)
-        msg = f"read {_read_number(batch, index)}: empty sequence line"
+    if not seq_lengths.all():
+        index = int(np.flatnonzero(seq_lengths == 0)[0])
+        msg = f"read {_read_number(first_line, index)}: empty sequence line"
         raise FormatError(msg, path=path, line=first_line + 4 * index + 1)
-    return batch
-
-
-def _check_marks(lines: list[bytes], mark: bytes, offset: int, batch: _Batch, path: str) -> None:
-    firsts = [line[:1] for line in lines]
-    if firsts.count(mark) == len(firsts):
-        return
-    index = next(i for i, first in enumerate(firsts) if first != mark)
-    what = "header" if mark == b"@" else "separator"
-    found = lines[index][:40].decode("utf-8", errors="replace")
-    msg = (
-        f"read {_read_number(batch, index)}: expected a {what} line starting with "
-        f"{mark.decode()!r}, found {found!r} (not a four-line FASTQ record)"
+    fragments = (
+        _fragment_names(text, starts[0::4] + 1, starts[0::4] + lengths[0::4]) if names else _no_names()
     )
-    raise FormatError(msg, path=path, line=batch.first_line + 4 * index + offset)
+    return _Batch(lengths=seq_lengths, names=fragments, first_line=first_line)
 
 
-def _read_number(batch: _Batch, index: int) -> int:
-    return (batch.first_line - 1) // 4 + index + 1
+def _check_marks(
+    text: np.ndarray, starts: np.ndarray, mark: int, offset: int, data: bytes, first_line: int, path: str
+) -> None:
+    wrong = text[starts] != mark
+    if not wrong.any():
+        return
+    index = int(np.flatnonzero(wrong)[0])
+    what = "header" if mark == _AT else "separator"
+    begin = int(starts[index])
+    line = data[begin : data.find(b"\n", begin)].rstrip(b"\r")
+    found = line[:40].decode("utf-8", errors="replace")
+    msg = (
+        f"read {_read_number(first_line, index)}: expected a {what} line starting with "
+        f"{chr(mark)!r}, found {found!r} (not a four-line FASTQ record)"
+    )
+    raise FormatError(msg, path=path, line=first_line + 4 * index + offset)
+
+
+def _read_number(first_line: int, index: int) -> int:
+    return (first_line - 1) // 4 + index + 1
+
+
+def _gather(text: np.ndarray, begins: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bytes ``begins[i]:stops[i]`` of ``text`` joined, each followed by ``\\n``; with the positions
+    of those terminators. One fancy-indexing copy instead of a Python slice per line."""
+    sizes = stops - begins + 1
+    out_starts = np.zeros_like(sizes)
+    np.cumsum(sizes[:-1], out=out_starts[1:])
+    index = np.arange(int(sizes.sum()), dtype=np.int64) + np.repeat(begins - out_starts, sizes)
+    joined = text[index]  # the byte after each piece (its terminator slot) is overwritten next
+    terminators = out_starts + sizes - 1
+    joined[terminators] = _NL
+    return joined, terminators
+
+
+def _fragment_names(text: np.ndarray, begins: np.ndarray, ends: np.ndarray) -> _Names:
+    """Fragment name of each header (``begins``/``ends``: after ``@``, before the line end): the
+    first space- or tab-separated token without a trailing ``/1`` or ``/2``."""
+    headers, header_ends = _gather(text, begins, ends)
+    starts = np.zeros_like(header_ends)
+    starts[1:] = header_ends[:-1] + 1
+    gaps = np.flatnonzero((headers == _SPACE) | (headers == _TAB) | (headers == _NL))
+    stops = gaps[np.searchsorted(gaps, starts)]  # every header has its \n terminator at least
+    last = headers[np.maximum(stops - 1, 0)]
+    mate = (
+        (stops - starts >= 2) & (headers[np.maximum(stops - 2, 0)] == _SLASH) & ((last == 49) | (last == 50))
+    )
+    names, name_ends = _gather(headers, starts, stops - 2 * mate)
+    return _Names(names.tobytes(), name_ends)
 
 
 def check_fastq(fh: IO[Any]) -> FastqSummary:
@@ -198,8 +260,8 @@ def check_fastq(fh: IO[Any]) -> FastqSummary:
     """
     n_reads = n_bases = 0
     for batch in _batches(fh):
-        n_reads += len(batch.headers)
-        n_bases += sum(map(len, batch.sequences))
+        n_reads += batch.n_reads
+        n_bases += int(batch.lengths.sum())
     if not n_reads:
         msg = "no reads: an empty FASTQ file"
         raise FormatError(msg, path=_name_of(fh))
@@ -210,7 +272,7 @@ def sample_read_length(fh: IO[Any], *, max_reads: int = 10_000) -> ReadLengthSam
     """Mean read length over the first ``max_reads`` records (reads only as much as it needs)."""
     lengths: list[int] = []
     for batch in _batches(fh, chunk_size=1 << 16):
-        lengths.extend(map(len, batch.sequences))
+        lengths.extend(batch.lengths[: max_reads - len(lengths)].tolist())
         if len(lengths) >= max_reads:
             break
     lengths = lengths[:max_reads]
@@ -218,11 +280,6 @@ def sample_read_length(fh: IO[Any], *, max_reads: int = 10_000) -> ReadLengthSam
         msg = "no reads: an empty FASTQ file"
         raise FormatError(msg, path=_name_of(fh))
     return ReadLengthSample(n_reads=len(lengths), mean_length=sum(lengths) / len(lengths))
-
-
-def _fragment_names(headers: list[bytes]) -> list[bytes]:
-    names = [header[1:].split(None, 1)[0] if len(header) > 1 else b"" for header in headers]
-    return [name[:-2] if name.endswith(_MATE_SUFFIXES) else name for name in names]
 
 
 def check_fastq_pair(fh1: IO[Any], fh2: IO[Any]) -> FastqSummary:
@@ -238,33 +295,31 @@ def check_fastq_pair(fh1: IO[Any], fh2: IO[Any]) -> FastqSummary:
         message names both files, the read number and both names).
     """
     path1, path2 = _name_of(fh1), _name_of(fh2)
-    first, second = _batches(fh1), _batches(fh2)
-    left: list[bytes] = []
-    right: list[bytes] = []
+    first, second = _batches(fh1, names=True), _batches(fh2, names=True)
+    left, right = _no_names(), _no_names()
     checked = n_bases = 0
     done1 = done2 = False
     while not (done1 and done2):
-        if not done1 and len(left) <= len(right):
+        if not done1 and len(left.ends) <= len(right.ends):
             batch = next(first, None)
             done1 = batch is None
             if batch is not None:
-                left.extend(batch.headers)
-                n_bases += sum(map(len, batch.sequences))
+                left.extend(batch.names)
+                n_bases += int(batch.lengths.sum())
         elif not done2:
             batch = next(second, None)
             done2 = batch is None
             if batch is not None:
-                right.extend(batch.headers)
-                n_bases += sum(map(len, batch.sequences))
+                right.extend(batch.names)
+                n_bases += int(batch.lengths.sum())
         else:
             done1 = True
-        common = min(len(left), len(right))
+        common = min(len(left.ends), len(right.ends))
         if common:
-            _compare_mates(left[:common], right[:common], checked, (path1, path2))
-            del left[:common], right[:common]
+            _compare_mates(left.take(common), right.take(common), checked, (path1, path2))
             checked += common
-    if left or right:
-        n1, n2 = checked + len(left), checked + len(right)
+    if len(left.ends) or len(right.ends):
+        n1, n2 = checked + len(left.ends), checked + len(right.ends)
         msg = (
             f"mate files differ in length: {path1} has {n1} reads, {path2} has {n2} "
             "(one of them is truncated, or they are not mates)"
@@ -276,12 +331,11 @@ def check_fastq_pair(fh1: IO[Any], fh2: IO[Any]) -> FastqSummary:
     return FastqSummary(n_reads=checked, n_bases=n_bases, n_files=2)
 
 
-def _compare_mates(left: list[bytes], right: list[bytes], offset: int, paths: tuple[str, str]) -> None:
+def _compare_mates(left: bytes, right: bytes, offset: int, paths: tuple[str, str]) -> None:
+    """Compare ``\\n``-terminated fragment names of the same records; name the first difference."""
     if left == right:
         return
-    names1, names2 = _fragment_names(left), _fragment_names(right)
-    if names1 == names2:
-        return
+    names1, names2 = left.split(b"\n"), right.split(b"\n")
     index = next(i for i, (a, b) in enumerate(zip(names1, names2, strict=True)) if a != b)
     read = offset + index + 1
     msg = (
