@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +17,9 @@ def test_expression_round_trip_reads_only_requested_samples(tmp_path) -> None:
     )
     annotation = pd.DataFrame({"symbol": ["A", None, "C"], "entrez_id": ["1", "2", None]}, index=values.index)
     path = tmp_path / "x.parquet"
-    write_expression(path, values, metadata={"value_type": "log2", "feature_type": "gene"}, annotation=annotation)
+    write_expression(
+        path, values, metadata={"value_type": "log2", "feature_type": "gene"}, annotation=annotation
+    )
     info = read_expression_info(path)
     assert info.samples == ["GSM1", "GSM2"]
     assert info.n_features == 3
@@ -42,3 +46,31 @@ def test_expression_errors_name_the_file(tmp_path) -> None:
     write_expression(path, pd.DataFrame({"GSM1": [1.0]}, index=["A"]), metadata={})
     with pytest.raises(StoreError, match=r"samples \['GSM9'\] are not in this expression file"):
         read_expression(path, samples=["GSM9"])
+
+
+def test_write_expression_returns_the_sha256_of_the_final_file(tmp_path) -> None:
+    values = pd.DataFrame({"GSM1": np.arange(5000, dtype=float)}, index=[f"ENSG{i:05d}" for i in range(5000)])
+    path = tmp_path / "x.parquet"
+    first = write_expression(path, values, metadata={"value_type": "log2"})
+    assert first == hashlib.sha256(path.read_bytes()).hexdigest()
+    again = write_expression(path, values * 2, metadata={"value_type": "log2"})  # replaced atomically
+    assert again == hashlib.sha256(path.read_bytes()).hexdigest() != first
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_annotation_columns_keep_strings_and_stringify_other_values(tmp_path) -> None:
+    index = pd.Index(["ENSG1", "ENSG2", "ENSG3", "ENSG4"])
+    values = pd.DataFrame({"GSM1": [1.0, 2.0, 3.0, 4.0]}, index=index)
+    annotation = pd.DataFrame(
+        # out of order and with one gene too many: aligned to ``values`` by id
+        {"symbol": ["D", np.nan, None, "A", "X"], "entrez_id": [4, np.nan, 2, 1, 9]},
+        index=["ENSG4", "ENSG3", "ENSG2", "ENSG1", "ENSG9"],
+    )
+    path = tmp_path / "x.parquet"
+    write_expression(path, values, metadata={}, annotation=annotation)
+    frame = read_expression(path, with_annotation=True)
+    assert frame["symbol"].tolist() == ["A", None, None, "D"]
+    assert frame["entrez_id"].tolist() == ["1.0", "2.0", None, "4.0"]  # str() of each float value
+    ints = pd.DataFrame({"entrez_id": [7, 8, 9, 10]}, index=index)
+    write_expression(path, values, metadata={}, annotation=ints)
+    assert read_expression(path, with_annotation=True)["entrez_id"].tolist() == ["7", "8", "9", "10"]

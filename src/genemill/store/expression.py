@@ -14,6 +14,7 @@ Readers ask for the sample columns they need; Parquet reads only those columns f
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from dataclasses import dataclass, field
@@ -49,27 +50,64 @@ class ExpressionInfo:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+class _HashingFile:
+    """A write-only file that feeds every byte to SHA-256 as it goes to disk, so the digest of
+    the final file needs no second read."""
+
+    def __init__(self, fh: Any) -> None:
+        self._fh = fh
+        self.digest = hashlib.sha256()
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.digest.update(view)
+        return self._fh.write(view)
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def close(self) -> None:
+        self.closed = True  # the caller closes the underlying file
+
+
+def _text_array(column: pd.Series) -> pa.Array:
+    """An annotation column as Arrow strings (null where missing), without a Python call per value
+    when it already holds strings (gene symbols); other values are written as ``str(value)``."""
+    try:
+        array = pa.array(column, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        array = None
+    if array is not None and (pa.types.is_string(array.type) or pa.types.is_null(array.type)):
+        return array.cast(pa.string())
+    present = column.astype(object).where(column.notna(), None)
+    return pa.array(present.map(lambda v: None if v is None else str(v)), pa.string())
+
+
 def write_expression(
     path: Path,
     values: pd.DataFrame,
     *,
     metadata: dict[str, Any],
     annotation: pd.DataFrame | None = None,
-) -> None:
+) -> str:
     """Write ``values`` (features x samples) to ``path`` atomically as float32 Parquet.
 
     ``annotation`` (indexed like ``values``) may carry ``symbol`` / ``entrez_id`` columns.
+    Returns the SHA-256 (hex) of the file's bytes, computed while writing, for provenance.
     """
     if values.index.has_duplicates:
         msg = f"{path}: duplicate feature ids (e.g. {values.index[values.index.duplicated()][0]!r})"
         raise StoreError(msg)
     arrays: dict[str, pa.Array] = {"feature_id": pa.array(values.index.astype(str), pa.string())}
     if annotation is not None:
-        aligned = annotation.reindex(values.index)
+        aligned = annotation if annotation.index.equals(values.index) else annotation.reindex(values.index)
         for name in ANNOTATION_COLUMNS:
             if name in aligned:
-                column = aligned[name].astype(object).where(aligned[name].notna(), None)
-                arrays[name] = pa.array(column.map(lambda v: None if v is None else str(v)), pa.string())
+                arrays[name] = _text_array(aligned[name])
     for sample in values.columns:
         arrays[str(sample)] = pa.array(values[sample].to_numpy(dtype=np.float32), pa.float32())
     table = pa.table(arrays)
@@ -79,8 +117,15 @@ def write_expression(
         tmp_path = Path(tmp.name)
     # Dictionary encoding helps the string id columns only; on float columns it costs time and space.
     text_columns = [name for name in table.column_names if name == "feature_id" or name in ANNOTATION_COLUMNS]
-    pq.write_table(table, tmp_path, compression="zstd", use_dictionary=text_columns)
+    try:
+        with tmp_path.open("wb") as fh:
+            sink = _HashingFile(fh)
+            pq.write_table(table, sink, compression="zstd", use_dictionary=text_columns)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
     tmp_path.replace(path)
+    return sink.digest.hexdigest()
 
 
 def read_expression_info(path: Path) -> ExpressionInfo:
