@@ -234,9 +234,8 @@ def store_gene_tables(
             pool.submit(write_expression, path, values, metadata=metadata, annotation=annotation)
             for _, path, values, metadata in jobs
         ]
-        for future in written:
-            future.result()
-    files = [(kind, path) for kind, path, _, _ in jobs]
+        digests = [future.result() for future in written]
+    files = [(kind, path, digest) for (kind, path, _, _), digest in zip(jobs, digests, strict=True)]
     return record_result(
         session,
         samples,

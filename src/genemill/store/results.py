@@ -8,6 +8,7 @@ result for a sample retires (``is_current = False``) the older ones, which stay 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,10 +40,15 @@ def record_result(
     mode: str,
     parameters: dict[str, Any],
     input_sha256: list[str],
-    files: list[tuple[str, Path]],
+    files: Sequence[tuple[str, Path] | tuple[str, Path, str]],
     annotations: dict[str, Any] | None = None,
 ) -> ProcessingResult:
-    """Store a result for ``samples`` with its files (kind, path) and mark the samples processed."""
+    """Store a result for ``samples`` with its files and mark the samples processed.
+
+    Each file is ``(kind, path)``, hashed here, or ``(kind, path, sha256)`` when the writer already
+    hashed the final bytes (:func:`genemill.store.expression.write_expression` returns that digest),
+    which saves reading the file back.
+    """
     result = ProcessingResult(
         experiment_id=experiment.id if experiment else None,
         processor=processor,
@@ -53,8 +59,8 @@ def record_result(
         annotations=annotations or {},
         time_end=utcnow(),
     )
-    for kind, path in files:
-        digest = sha256_file(path)
+    for kind, path, *known in files:
+        digest = known[0] if known else sha256_file(path)
         result.files.append(
             ComputedFile(kind=kind, path=str(path), size_in_bytes=path.stat().st_size, sha256=digest)
         )

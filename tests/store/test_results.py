@@ -1,0 +1,92 @@
+"""Tests for genemill.store.results: the recorded sha256 is the file's, hashed here or by the writer."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+
+from genemill.config import Settings
+from genemill.formats.records import ExperimentMetadata, PlatformRecord, SampleRecord, SeriesRecord
+from genemill.pipeline.ingest import store_experiment
+from genemill.pipeline.rnaseq_store import GeneTables, ResultSpec, store_gene_tables
+from genemill.store.db import Database
+from genemill.store.expression import write_expression
+from genemill.store.models import ComputedFile, ProcessingResult
+from genemill.store.results import current_values, record_result
+
+
+def _experiment_metadata() -> ExperimentMetadata:
+    samples = [SampleRecord(accession=f"GSM{i}", title=f"sample {i}", platform="GPL1") for i in (1, 2)]
+    return ExperimentMetadata(
+        source="GEO",
+        series=SeriesRecord(accession="GSE1", title="constructed"),
+        platforms=[PlatformRecord(accession="GPL1", title="constructed")],
+        samples=samples,
+    )
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_recorded_sha256_is_the_files_whether_given_or_computed(db: Database, tmp_path: Path) -> None:
+    values = pd.DataFrame({"GSM1": [1.0, 2.0], "GSM2": [3.0, np.nan]}, index=["ENSG1", "ENSG2"])
+    given, hashed = tmp_path / "given.parquet", tmp_path / "hashed.parquet"
+    digest = write_expression(given, values, metadata={"value_type": "log2"})
+    write_expression(hashed, values * 2, metadata={"value_type": "log2"})
+    with db.session() as session:
+        experiment = store_experiment(session, _experiment_metadata())
+        record_result(
+            session,
+            list(experiment.samples),
+            experiment=experiment,
+            processor="constructed",
+            version="1",
+            mode="raw",
+            parameters={},
+            input_sha256=[],
+            files=[("expression", given, digest), ("expression:other", hashed)],
+        )
+    with db.session() as session:
+        files = {f.kind: f for f in session.scalars(select(ComputedFile))}
+        result = session.scalars(select(ProcessingResult)).one()
+        assert files["expression"].sha256 == _sha256(given) == result.output_sha256
+        assert files["expression:other"].sha256 == _sha256(hashed)
+        assert files["expression"].size_in_bytes == given.stat().st_size
+
+
+def test_rnaseq_result_records_the_sha256_of_each_written_file(settings: Settings, db: Database) -> None:
+    genes = pd.Index(["ENSG1", "ENSG2", "ENSG3"])
+    counts = pd.DataFrame({"GSM1": [10.0, 0.0, 5.0], "GSM2": [1.0, 2.0, 3.0]}, index=genes)
+    tables = GeneTables(
+        counts=counts,
+        tpm=counts / counts.sum() * 1e6,
+        length_scaled_tpm=counts * 1.5,
+        symbols=pd.Series(["A", None, "C"], index=genes),
+        n_transcripts=3,
+    )
+    spec = ResultSpec(
+        processor="constructed",
+        version="1",
+        mode="raw",
+        parameters={},
+        input_sha256=["0" * 64],
+        annotations={},
+    )
+    with db.session() as session:
+        experiment = store_experiment(session, _experiment_metadata())
+        store_gene_tables(
+            settings, session, experiment, samples=list(experiment.samples), tables=tables, spec=spec
+        )
+    with db.session() as session:
+        files = list(session.scalars(select(ComputedFile)))
+        assert len(files) == 3
+        for file in files:
+            assert file.sha256 == _sha256(Path(file.path))
+        sample = next(iter(session.scalars(select(ProcessingResult)).one().samples))
+        current = current_values(sample)
+        assert current is not None and current.result.output_sha256 == _sha256(current.path)
