@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, cast
 
 import numpy as np
 
@@ -119,7 +119,7 @@ def _name_of(fh: IO[Any]) -> str:
 
 def _chunks(fh: IO[Any], path: str, size: int) -> Iterator[bytes]:
     """Decompressed text (ISA-L inflate when gzip, see :mod:`genemill.formats.stream`)."""
-    stream = Inflating(fh, name=path, error=FormatError)
+    stream = Inflating(cast(BinaryIO, fh), name=path, error=FormatError)
     while True:
         try:
             chunk = stream.read(size)
