@@ -11,6 +11,7 @@ from genemill.errors import NotFoundError
 from genemill.store.models import HARMONIZED_FIELDS, Experiment, Sample
 
 __all__ = [
+    "ExperimentRecord",
     "experiment_dict",
     "experiment_fields",
     "find_experiment",
@@ -121,8 +122,29 @@ def sample_dict(sample: Sample) -> dict[str, Any]:
     return out
 
 
+class ExperimentRecord:
+    """An ``experiment`` row read with Core, offering the attributes ``experiment_fields`` reads.
+
+    Why: building an ORM ``Experiment`` costs more than the detail query; ``has_publication`` is
+    the model's property, the other attributes are the row's columns.
+    """
+
+    __slots__ = ("_row",)
+
+    def __init__(self, row: Any) -> None:
+        self._row = row
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._row, name)
+
+    @property
+    def has_publication(self) -> bool:
+        """``Experiment.has_publication``: a PubMed id or DOI is known."""
+        return bool(self._row.pubmed_id or self._row.publication_doi)
+
+
 def experiment_fields(
-    experiment: Experiment,
+    experiment: Experiment | ExperimentRecord,
     *,
     organisms: list[str],
     platforms: dict[str, str],
