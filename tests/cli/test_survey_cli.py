@@ -11,7 +11,9 @@ from typer.testing import CliRunner
 
 from genemill.cli import _register, app
 
-GSE781 = Path(__file__).resolve().parents[2] / "data" / "geo-soft" / "geoquery-extdata" / "GSE781_family.soft.gz"
+GSE781 = (
+    Path(__file__).resolve().parents[2] / "data" / "geo-soft" / "geoquery-extdata" / "GSE781_family.soft.gz"
+)
 
 _register()
 
@@ -33,6 +35,12 @@ def test_help_on_every_command(run) -> None:
         result = run(*command, "--help")
         assert result.exit_code == 0, command
         assert "Usage" in result.output
+
+
+def test_add_help_names_every_archive_it_surveys(run) -> None:
+    output = " ".join(run("add", "--help").output.replace("│", " ").split())  # unwrap the help box
+    for prefix in ("GSE", "E-", "SRP", "ERP", "DRP", "PRJNA", "PRJEB", "PRJDB"):
+        assert f"{prefix}…" in output, prefix
 
 
 def test_import_and_show_gse781(run) -> None:

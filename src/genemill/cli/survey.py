@@ -50,7 +50,13 @@ def import_command(
 
 def add_command(
     ctx: typer.Context,
-    accessions: Annotated[list[str], typer.Argument(help="GEO series (GSE…) or ArrayExpress (E-…).")],
+    accessions: Annotated[
+        list[str],
+        typer.Argument(
+            help="GEO series (GSE…), ArrayExpress (E-…), "
+            "or SRA/ENA study (SRP…, ERP…, DRP…, PRJNA…, PRJEB…, PRJDB…)."
+        ),
+    ],
 ) -> None:
     """Survey public accessions online: download their metadata and store it."""
     settings = settings_of(ctx)
