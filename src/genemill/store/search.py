@@ -143,12 +143,24 @@ def summary_dict(row: Mapping[Any, Any], *, scored: bool = True) -> dict[str, An
 
 
 def index_generation(session: Session) -> str:
-    """A value that changes whenever any experiment is (re)indexed: the latest search-row time."""
-    latest = session.connection().scalar(_LATEST_UPDATE)
-    return str(latest)
+    """A value that changes whenever any experiment is (re)indexed: the latest search-row time.
+
+    On SQLite the stored text, read with the driver (SQLAlchemy's statement layer costs several
+    times this indexed lookup, once per search); elsewhere the column's value as text. Each
+    backend always gives the same form, so generations compare within a process.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        cursor = connection.connection.driver_connection.execute(_LATEST_UPDATE_SQL)
+        try:
+            return str(cursor.fetchone()[0])
+        finally:
+            cursor.close()
+    return str(connection.scalar(_LATEST_UPDATE))
 
 
 _LATEST_UPDATE = select(func.max(ExperimentSearch.updated_at))
+_LATEST_UPDATE_SQL = f"SELECT max(updated_at) FROM {ExperimentSearch.__tablename__}"
 
 
 class SearchCache:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import datetime as dt
+import functools
 import json
 import logging
 import threading
@@ -162,14 +163,25 @@ _SUMMARY_SQL = (
 )
 
 
+@functools.lru_cache(maxsize=64)
+def _summary_sql(n_ids: int) -> str:
+    return _SUMMARY_SQL.format(", ".join("?" * n_ids))
+
+
 def _summary_rows(session: Session, ids: list[int]) -> dict[int, dict[str, Any]]:
     """Card columns of ``ids`` (SQLite), read with the driver: SQLAlchemy's row processing costs
-    more than the query. Values decode as SQLAlchemy would (the parity tests compare both paths)."""
+    more than the query (the driver's cursor directly: even ``exec_driver_sql`` costs ~0.05 ms).
+    Values decode as SQLAlchemy would (the parity tests compare both paths)."""
     if not ids:
         return {}
-    sql = _SUMMARY_SQL.format(", ".join("?" * len(ids)))
+    sql = _summary_sql(len(ids))
+    cursor = session.connection().connection.driver_connection.execute(sql, ids)
+    try:
+        fetched = cursor.fetchall()
+    finally:
+        cursor.close()
     out: dict[int, dict[str, Any]] = {}
-    for raw in session.connection().exec_driver_sql(sql, tuple(ids)).fetchall():
+    for raw in fetched:
         values = list(raw)
         for i, decode in _SUMMARY_DECODERS:
             if values[i] is not None:
