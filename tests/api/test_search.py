@@ -184,3 +184,29 @@ def test_search_cache_hits_until_the_index_changes(db, client) -> None:
     with db.session() as session:
         assert disabled.search(session, query).count == 1
     assert disabled.hits == disabled.misses == 0
+
+
+def test_sql_searches_run_in_the_thread_pool_not_on_the_event_loop(catalog_client) -> None:
+    """A search only SQL answers (field terms here; PostgreSQL always) must not stall the loop:
+    on the loop thread at most the index-generation lookup (SQLite) runs."""
+    import threading
+
+    from sqlalchemy import event
+
+    engine = catalog_client.app.state.db.engine
+    statements: list[tuple[str, str]] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        statements.append((threading.current_thread().name, statement))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = catalog_client.get("/v1/search/", params={"search": "title:Liver", "limit": 3})
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert response.status_code == 200 and response.headers["X-Search-Engine"] == "sql"
+    assert _codes(response) == ["GSE9002"]
+    in_pool = [s for name, s in statements if name == "AnyIO worker thread"]
+    on_loop = [s for name, s in statements if name not in ("AnyIO worker thread", "search-index")]
+    assert any("Liver" in str(s) or "matching" in s or "experiment" in s for s in in_pool), statements
+    assert all("max(" in s and "updated_at" in s for s in on_loop), on_loop

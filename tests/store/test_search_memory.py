@@ -19,7 +19,7 @@ from tests.app_fixtures import GSE781, generated_experiment, load_generated_cata
 
 from genemill.store.db import Database
 from genemill.store.models import Experiment
-from genemill.store.search import SearchQuery, reindex_experiment, search
+from genemill.store.search import SearchCache, SearchQuery, reindex_experiment, search
 from genemill.store.search_engine import SearchEngine
 from genemill.store.search_memory import MemoryIndex
 from genemill.store.search_query import ORDERINGS
@@ -226,3 +226,22 @@ def test_an_index_it_cannot_mirror_stays_on_sql(tmp_path: Path) -> None:
         _same(session, engine, SearchQuery(text="kidney"), served="sql")
         assert engine.index is None and engine.failed_generation is not None
     db.dispose()
+
+
+def test_search_in_memory_never_runs_sql_or_loads(real_and_generated: Database) -> None:
+    """What an async route calls on the event loop: None whenever SQL (or a load) is needed."""
+    engine = SearchEngine(background=False)
+    cache = SearchCache(size=0, engine=engine)
+    with real_and_generated.session() as session:
+        assert cache.search_in_memory(session, SearchQuery(text="renal")) is None  # not loaded yet
+        assert engine.index is None
+        assert cache.search(session, SearchQuery(text="renal")).engine == "memory"  # loads it
+        found = cache.search_in_memory(session, SearchQuery(text="renal"))
+        assert found is not None and found.engine == "memory"
+        assert found == engine.search(session, SearchQuery(text="renal"))
+        assert cache.search_in_memory(session, SearchQuery(text="title:Liver")) is None
+        assert cache.search_in_memory(session, SearchQuery(text="kidney_x")) is None
+        cached = SearchCache(engine=engine)
+        assert cached.search_in_memory(session, SearchQuery(text="renal")) == found
+        again = cached.search_in_memory(session, SearchQuery(text="renal"))
+        assert again is not None and again.engine == "cache" and again.results == found.results

@@ -183,6 +183,36 @@ class SearchCache:
             return search(session, query)
         return self.engine.search(session, query, generation=generation)
 
+    def search_in_memory(self, session: Session, query: SearchQuery) -> SearchResult | None:
+        """The cached or in-memory answer, or None when only SQL answers (cheap: the event loop may
+        call this; on None, run :meth:`search` in a thread so SQL never blocks the loop).
+        Off SQLite always None: even the generation lookup is a network round trip there."""
+        if self.engine is None or session.get_bind().dialect.name != "sqlite":
+            return None
+        if self.size <= 0 or self.ttl <= 0:
+            return self.engine.search_in_memory(session, query)
+        generation = index_generation(session)
+        key = (generation, query)
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and now - entry[0] < self.ttl:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return replace(entry[1], engine="cache")
+        result = self.engine.search_in_memory(session, query, generation=generation)
+        if result is not None:
+            self._store(key, now, result)
+        return result
+
+    def _store(self, key: tuple[str, SearchQuery], now: float, result: SearchResult) -> None:
+        with self._lock:
+            self.misses += 1
+            self._entries[key] = (now, result)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
     def search(self, session: Session, query: SearchQuery) -> SearchResult:
         """``search(session, query)``, answered from the cache when the index has not changed."""
         if self.size <= 0 or self.ttl <= 0:
@@ -197,10 +227,5 @@ class SearchCache:
                 self.hits += 1
                 return replace(entry[1], engine="cache")
         result = self._run(session, query, generation)
-        with self._lock:
-            self.misses += 1
-            self._entries[key] = (now, result)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+        self._store(key, now, result)
         return result

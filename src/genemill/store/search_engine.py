@@ -55,24 +55,38 @@ class SearchEngine:
 
     def search(self, session: Session, query: SearchQuery, *, generation: str | None = None) -> SearchResult:
         """``search.search(session, query)``, from memory when possible (``engine`` says which)."""
+        found = self._answer(session, query, generation, load=True)
+        return found if found is not None else search(session, query)
+
+    def search_in_memory(
+        self, session: Session, query: SearchQuery, *, generation: str | None = None
+    ) -> SearchResult | None:
+        """The memory index's answer, or None when SQL must answer: never runs the SQL search or
+        loads the index in the caller's thread (an async route calls this on the event loop and
+        runs :meth:`search` in the thread pool on None). A stale index starts a background load."""
+        return self._answer(session, query, generation, load=False)
+
+    def _answer(
+        self, session: Session, query: SearchQuery, generation: str | None, *, load: bool
+    ) -> SearchResult | None:
         parse_ordering(query.ordering)
         check_query(query)
         if session.get_bind().dialect.name != "sqlite":
-            return search(session, query)
+            return None
         current = generation if generation is not None else index_generation(session)
-        index = self._current(session, current)
+        index = self._current(session, current, load=load)
         if index is None:
-            return search(session, query)
+            return None
         words, fields, accession = split_terms(query.text)
         if fields:
-            return search(session, query)
+            return None
         pinned = index.resolve(accession) if accession is not None else None
         hits = index.run(query, words, pinned)
         if hits is None:
-            return search(session, query)
+            return None
         rows = _summary_rows(session, hits.ids)
         if len(rows) != len(hits.ids):  # an experiment vanished without a reindex: trust SQL
-            return search(session, query)
+            return None
         results = [
             summary_dict({**rows[i], "score": s}, scored=hits.scored)
             for i, s in zip(hits.ids, hits.scores, strict=True)
@@ -85,13 +99,15 @@ class SearchEngine:
             engine="memory",
         )
 
-    def _current(self, session: Session, generation: str) -> MemoryIndex | None:
+    def _current(self, session: Session, generation: str, *, load: bool = True) -> MemoryIndex | None:
         index = self.index
         if index is not None and index.generation == generation:
             return index
         if generation == self.failed_generation:
             return None
         if not self.background:
+            if not load:
+                return None  # the caller's SQL path (search) loads it
             self._load(session, generation)
             index = self.index
             return index if index is not None and index.generation == generation else None

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from genemill.api.deps import MAX_OFFSET, LimitDep, OffsetDep, SearchCacheDep, SessionDep, page_links
 from genemill.api.responses import json_response
@@ -80,9 +81,15 @@ async def search_filters(
 SearchFilters = Annotated[Filters, Depends(search_filters)]
 
 
-def _page(request: Request, query: SearchQuery, session: Any, cache: SearchCache) -> Response:
-    """The SearchPage JSON (fields exactly the model's); ``X-Search-Engine`` says what answered."""
-    result = cache.search(session, query)
+async def _page(request: Request, query: SearchQuery, session: Any, cache: SearchCache) -> Response:
+    """The SearchPage JSON (fields exactly the model's); ``X-Search-Engine`` says what answered.
+
+    Memory and cache answers come on the event loop (about a millisecond); a SQL search (index
+    loading, ``field:value`` terms, PostgreSQL) runs in the thread pool so it never stalls the loop.
+    """
+    result = cache.search_in_memory(session, query)
+    if result is None:
+        result = await run_in_threadpool(cache.search, session, query)
     following, preceding = page_links(request, count=result.count, limit=query.limit, offset=query.offset)
     page = {
         "count": result.count,
@@ -95,7 +102,8 @@ def _page(request: Request, query: SearchQuery, session: Any, cache: SearchCache
     return json_response(page, headers={"X-Search-Engine": result.engine})
 
 
-# async: the in-memory search takes about a millisecond; a thread-pool hop per request costs more.
+# async: the in-memory search takes about a millisecond; a thread-pool hop per request costs more
+# (SQL searches do hop, see _page).
 @router.get("", response_model=SearchPage)
 async def search_experiments(
     request: Request,
@@ -109,7 +117,7 @@ async def search_experiments(
 ) -> Response:
     """Search experiments; facets count downloadable samples per value."""
     query = filters.query(text=search, ordering=ordering, limit=limit, offset=offset)
-    return _page(request, query, session, cache)
+    return await _page(request, query, session, cache)
 
 
 @router.post("", response_model=SearchPage)
@@ -126,4 +134,4 @@ async def search_experiments_post(
         num_processed_samples_gt=body.num_processed_samples__gt,
     )
     query = filters.query(text=body.search, ordering=body.ordering, limit=body.limit, offset=body.offset)
-    return _page(request, query, session, cache)
+    return await _page(request, query, session, cache)
