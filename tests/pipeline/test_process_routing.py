@@ -185,3 +185,28 @@ def test_an_rnaseq_experiment_stays_one_job_whatever_the_array_method(
     with db.session() as session:
         states = {s.processing_state for s in queries.get_experiment(session, accession).samples}
     assert states == {ProcessingState.PROCESSED}
+
+
+def test_process_samples_refreshes_the_search_index_with_the_new_counts(
+    settings: Settings, db: Database
+) -> None:
+    """Searches sort and filter on indexed counts: per-sample runs must reindex, not only count."""
+    from genemill.pipeline.sample_jobs import process_samples
+    from genemill.store.search_models import ExperimentFacet
+
+    accession = create_cel_experiment(settings, db, FOCUS_CELS, title="focus", cdf=FOCUS / "HG-Focus.CDF.gz")
+
+    def indexed_downloadable() -> int:
+        with db.session() as session:
+            experiment = queries.get_experiment(session, accession)
+            rows = session.scalars(
+                select(ExperimentFacet).where(
+                    ExperimentFacet.experiment_id == experiment.id, ExperimentFacet.facet == "has_publication"
+                )
+            ).all()
+            return sum(row.downloadable_samples for row in rows)
+
+    assert indexed_downloadable() == 0
+    report = process_samples(settings, db, accession, method="mas5")
+    assert len(report.processed) == 2
+    assert indexed_downloadable() == 2

@@ -193,9 +193,7 @@ def process_experiments(
     run.summary = run_jobs(settings, db, executor=executor or InlineExecutor(), kinds=kinds, on_done=on_done)
     for code, shape in run.experiments.items():
         if shape == "samples":
-            mark_failed_samples(db, code)
-            with db.session() as session:
-                finish_experiment(session, queries.get_experiment(session, code))
+            mark_failed_samples(db, code)  # also refreshes counts and the search index
             run.samples[code] = sample_report(db, code)
     return run
 

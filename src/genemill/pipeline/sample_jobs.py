@@ -40,7 +40,7 @@ from genemill.config import Settings
 from genemill.errors import InputError
 from genemill.pipeline.download import download_raw_files
 from genemill.pipeline.executors import Executor, InlineExecutor
-from genemill.pipeline.ingest import refresh_counts
+from genemill.pipeline.ingest import finish_experiment
 from genemill.pipeline.jobs import JobKind, RunSummary, enqueue, run_jobs
 from genemill.pipeline.locks import hold_lock
 from genemill.store import queries
@@ -138,7 +138,11 @@ def enqueue_sample_jobs(
 
 
 def mark_failed_samples(db: Database, accession: str) -> dict[str, str]:
-    """Mark samples of ``accession`` whose sample job FAILED as unprocessable; return their reasons."""
+    """Mark samples of ``accession`` whose sample job FAILED as unprocessable; return their reasons.
+
+    Also refreshes the experiment's sample counts and its search entry, so searches (including the
+    in-memory index, reloaded per index generation) sort and filter on the new counts.
+    """
     reasons: dict[str, str] = {}
     with db.session() as session:
         experiment = queries.get_experiment(session, accession)
@@ -157,7 +161,7 @@ def mark_failed_samples(db: Database, accession: str) -> dict[str, str]:
             reason = f"processing failed after {job.attempts} attempt(s): {job.error_type}: {job.error}"
             mark_unprocessable(sample, reason)
             reasons[sample.accession] = reason
-        refresh_counts(experiment)
+        finish_experiment(session, experiment)  # counts and search index, in one transaction
     return reasons
 
 
