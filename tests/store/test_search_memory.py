@@ -245,3 +245,21 @@ def test_search_in_memory_never_runs_sql_or_loads(real_and_generated: Database) 
         assert cached.search_in_memory(session, SearchQuery(text="renal")) == found
         again = cached.search_in_memory(session, SearchQuery(text="renal"))
         assert again is not None and again.engine == "cache" and again.results == found.results
+
+
+def test_a_background_load_freezes_the_heap_out_of_the_collector(real_and_generated: Database) -> None:
+    import gc
+    import time
+
+    assert not SearchEngine(background=False).freeze_heap  # tests and tools keep the collector as is
+    gc.unfreeze()
+    engine = SearchEngine()
+    try:
+        engine.start_loading(real_and_generated.engine)
+        deadline = time.monotonic() + 60
+        while engine.loading and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert engine.index is not None
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

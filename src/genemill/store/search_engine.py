@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import datetime as dt
 import functools
+import gc
 import json
 import logging
 import threading
@@ -44,10 +45,16 @@ class SearchEngine:
 
     ``background=False`` loads the index inside the request that finds it missing or stale (tests,
     one-shot tools); the default loads it in a thread while SQL answers.
+
+    ``freeze_heap`` (servers, with ``background``): after a load, collect once and ``gc.freeze()``
+    the process's heap (app, modules, index), so later cyclic collections skip it: one full
+    collection of it took ~107 ms in a warmed bench server process (185,000 tracked objects),
+    a pause longer than the p99 target. Frozen objects are still freed by reference counting.
     """
 
-    def __init__(self, *, background: bool = True) -> None:
+    def __init__(self, *, background: bool = True, freeze_heap: bool = True) -> None:
         self.background = background
+        self.freeze_heap = freeze_heap and background
         self.index: MemoryIndex | None = None
         self.failed_generation: str | None = None
         self._loading = False
@@ -114,6 +121,12 @@ class SearchEngine:
         self.start_loading(session.get_bind())
         return None
 
+    @property
+    def loading(self) -> bool:
+        """True while a background load runs."""
+        with self._lock:
+            return self._loading
+
     def start_loading(self, bind: Any) -> None:
         """Load the current generation in a daemon thread (no-op when a load is running)."""
         if not isinstance(bind, Engine) or bind.dialect.name != "sqlite":
@@ -146,10 +159,18 @@ class SearchEngine:
         if index_generation(session) != generation:
             return  # reindexed while loading: the next search loads the newer generation
         self.index = index
+        if self.freeze_heap:
+            _freeze_heap()
         _return_freed_memory()
         logger.info(
             "in-memory search index loaded: generation %s, %d experiments", generation, len(index.ids)
         )
+
+
+def _freeze_heap() -> None:
+    """Collect the loader's garbage, then move every tracked object out of the collector's reach."""
+    gc.collect()
+    gc.freeze()
 
 
 def _return_freed_memory() -> None:
