@@ -19,11 +19,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ __all__ = [
     "reindex_missing",
     "search",
     "sorted_facets",
+    "sqlite_driver_rows",
     "summary_dict",
 ]
 
@@ -151,12 +152,23 @@ def index_generation(session: Session) -> str:
     """
     connection = session.connection()
     if connection.dialect.name == "sqlite":
-        cursor = connection.connection.driver_connection.execute(_LATEST_UPDATE_SQL)
-        try:
-            return str(cursor.fetchone()[0])
-        finally:
-            cursor.close()
+        return str(sqlite_driver_rows(connection, _LATEST_UPDATE_SQL, ())[0][0])
     return str(connection.scalar(_LATEST_UPDATE))
+
+
+def sqlite_driver_rows(connection: Connection, sql: str, parameters: Sequence[Any]) -> list[Any]:
+    """Rows of ``sql`` from the sqlite3 connection under ``connection`` (same transaction).
+
+    Why: ``exec_driver_sql`` costs ~0.03 ms a statement, the driver's own cursor ~0.006 ms.
+    """
+    driver = connection.connection.driver_connection
+    if driver is None:  # not reachable on a checked-out connection; SQLAlchemy's way then
+        return list(connection.exec_driver_sql(sql, tuple(parameters)).fetchall())
+    cursor = driver.execute(sql, parameters)
+    try:
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 _LATEST_UPDATE = select(func.max(ExperimentSearch.updated_at))

@@ -25,7 +25,14 @@ from sqlalchemy import JSON, Date, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from genemill.store.search import SearchResult, index_generation, search, sorted_facets, summary_dict
+from genemill.store.search import (
+    SearchResult,
+    index_generation,
+    search,
+    sorted_facets,
+    sqlite_driver_rows,
+    summary_dict,
+)
 from genemill.store.search_memory import MemoryIndex, UnsupportedIndexError
 from genemill.store.search_query import SUMMARY_COLUMNS, SearchQuery, check_query, parse_ordering, split_terms
 
@@ -212,11 +219,7 @@ def _summary_rows(session: Session, ids: list[int]) -> dict[int, dict[str, Any]]
     if not ids:
         return {}
     sql = _summary_sql(len(ids))
-    cursor = session.connection().connection.driver_connection.execute(sql, ids)
-    try:
-        fetched = cursor.fetchall()
-    finally:
-        cursor.close()
+    fetched = sqlite_driver_rows(session.connection(), sql, ids)
     out: dict[int, dict[str, Any]] = {}
     for raw in fetched:
         values = list(raw)
