@@ -111,3 +111,26 @@ def test_float32_input_with_mostly_distinct_values_falls_back_to_float64() -> No
     pm = rng.lognormal(6, 1, size=(400, 3)).astype(np.float32)  # ~all values distinct
     offsets = np.arange(0, 401, 8)
     assert np.array_equal(rma(pm, offsets), rma(pm.astype(np.float64), offsets))
+
+
+def test_grid_codes_find_each_value_exactly_or_refuse() -> None:
+    from genemill.numerics.rma import _grid_codes
+
+    column = np.array([3.1, 0.5, 3.1, 65535.0, 12.3, 0.5], dtype=np.float32)  # a scanner's 0.1 grid
+    values = np.unique(column).astype(np.float64)
+    codes = _grid_codes(column, values)
+    assert codes is not None and np.array_equal(values[codes], column)
+    finer = np.array([1.01, 1.04, 1.01], dtype=np.float32)  # 1.01 and 1.04 share the key 10
+    assert _grid_codes(finer, np.unique(finer).astype(np.float64)) is None
+    assert _grid_codes(np.array([1.0, np.nan], np.float32), np.array([1.0, np.nan])) is None
+    assert _grid_codes(np.array([-1.0], np.float32), np.array([-1.0])) is None
+
+
+@pytest.mark.parametrize("step", [0.1, 1.0, 0.01, 0.25])
+def test_float32_ranks_by_lookup_or_by_sorting_give_the_float64_result(step: float) -> None:
+    """Coarse grids (0.1, 1, 0.25) take the lookup table, the 0.01 grid sorts again: all equal float64."""
+    rng = np.random.default_rng(11)
+    raw = np.clip(np.round(rng.lognormal(6, 1.5, size=(6000, 4)) / step) * step, 1, 65535)
+    pm = raw.astype(np.float32)
+    offsets = np.arange(0, 6001, 11).tolist() + ([6000] if 6000 % 11 else [])
+    assert np.array_equal(rma(pm, offsets), rma(pm.astype(np.float64), offsets))

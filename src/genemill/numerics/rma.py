@@ -67,9 +67,9 @@ def rma(
     single = isinstance(pm, np.ndarray) and pm.dtype == np.float32
     data = _working_copy(pm, dtype=np.float32 if single else np.float64, overwrite_input=overwrite_input)
     bounds = _check_offsets(offsets, data.shape[0])
-    params, target, n_runs = _target(data, workers=workers)
+    params, target, n_runs, distinct = _target(data, workers=workers, keep_values=single)
     if single and 2 * sum(n_runs) < min(data.size, 2**31):  # tables smaller than float64 storage
-        table = _rank_in_place(data, params, target, n_runs=n_runs, workers=workers)
+        table = _rank_in_place(data, params, target, n_runs=n_runs, distinct=distinct, workers=workers)
         codes = data.view(np.int32)
         return _polish.summarize(lambda rows: table[codes[rows]], bounds, data.shape[1], workers=workers)
     double: NDArray[np.float64] = data.astype(np.float64, order="F", copy=False)
@@ -113,21 +113,25 @@ def median_polish(log2_pm: ArrayLike, offsets: ArrayLike, *, workers: int = 2) -
 
 
 def _target(
-    data: NDArray[np.floating], *, workers: int
-) -> tuple[list[Params], NDArray[np.float64], list[int]]:
+    data: NDArray[np.floating], *, workers: int, keep_values: bool = False
+) -> tuple[list[Params], NDArray[np.float64], list[int], list[NDArray[np.float32]]]:
     """First pass: per-array background parameters, the quantile target and distinct-value counts.
 
     The corrected sorted columns are summed in column order, so the target does not depend on
-    thread timing.
+    thread timing. With ``keep_values`` (float32 input) each array's distinct values are kept
+    (as float32, exact) for the second pass.
     """
     n_arrays = data.shape[1]
     params: list[Params] = [(0.0, 0.0, 0.0)] * n_arrays
     n_runs = [0] * n_arrays
+    distinct: list[NDArray[np.float32]] = [np.empty(0, np.float32)] * (n_arrays if keep_values else 0)
 
     def first_pass(j: int) -> NDArray[np.float64]:
         ordered = np.sort(data[:, j]).astype(np.float64, copy=False)
         values, counts = runs(ordered)
         params[j], n_runs[j] = parameters(ordered, values, counts), values.size
+        if keep_values:
+            distinct[j] = values.astype(np.float32)
         corrected = np.repeat(adjust(values, params[j]), counts)
         if np.any(corrected[1:] < corrected[:-1]):  # monotone, unless rounding broke it
             corrected.sort()
@@ -136,7 +140,7 @@ def _target(
     total = np.zeros(data.shape[0])
     for column in _polish.imap_threads(first_pass, range(n_arrays), workers):
         total += column
-    return params, total / float(n_arrays), n_runs
+    return params, total / float(n_arrays), n_runs, distinct
 
 
 def _sorted_with_targets(
@@ -171,18 +175,23 @@ def _rank_in_place(
     target: NDArray[np.float64],
     *,
     n_runs: list[int],
+    distinct: list[NDArray[np.float32]],
     workers: int,
 ) -> NDArray[np.float64]:
     """Second pass (float32): replace each value by the number of its distinct value.
 
     Numbers run on across arrays (array ``j`` owns ``n_runs[j]`` of them), so one log2 table,
-    returned, serves the whole matrix: ``table[codes]`` is the normalized log2 matrix.
+    returned, serves the whole matrix: ``table[codes]`` is the normalized log2 matrix. Scanner
+    intensities on a 0.1 grid find their distinct value through a lookup table
+    (:func:`_grid_codes`, checked exactly); other arrays are sorted again.
     """
     codes = data.view(np.int32)
     bases = np.concatenate([[0], np.cumsum(n_runs)])
     table = np.empty(int(bases[-1]))
 
     def second_pass(j: int) -> None:
+        if distinct and _second_pass_by_grid(j):
+            return
         index, normalized, run_of = _sorted_with_targets(*argsort_single(data[:, j]), params[j], target)
         per_run = np.empty(n_runs[j])
         per_run[run_of] = normalized  # equal within a run
@@ -190,8 +199,49 @@ def _rank_in_place(
         column = codes[:, j]
         column[index] = run_of + bases[j]
 
+    def _second_pass_by_grid(j: int) -> bool:
+        values = distinct[j].astype(np.float64)
+        run_of = _grid_codes(data[:, j], values)
+        if run_of is None:
+            return False
+        counts = np.bincount(run_of, minlength=values.size)
+        corrected = np.repeat(adjust(values, params[j]), counts)
+        if np.any(corrected[1:] < corrected[:-1]):  # rounding broke monotonicity: the sorting path
+            return False
+        normalized = distribute_sorted(corrected, target)
+        table[bases[j] : bases[j + 1]] = np.log2(normalized[np.cumsum(counts) - 1])  # equal within a run
+        codes[:, j] = run_of + bases[j]
+        return True
+
     _polish.map_threads(second_pass, range(data.shape[1]), workers)
     return table
+
+
+_GRID = 10.0  # scanners write intensities with one decimal (CEL text v3; v4/Calvin as float32)
+_GRID_MAX_KEYS = 1 << 21
+
+
+def _grid_codes(column: NDArray[np.float32], values: NDArray[np.float64]) -> NDArray[np.int32] | None:
+    """The index in ``values`` (ascending distinct values of ``column``) of each value, or None.
+
+    Keys ``rint(value * 10)`` index a lookup table; that is O(n) where a sort is O(n log n). Used
+    only when the keys of the distinct values are distinct and in range, and the result is
+    checked exactly (``values[codes] == column``), so any other grid falls back to sorting.
+    """
+    if values.size == 0 or not (values[0] >= 0 and values[-1] * _GRID < _GRID_MAX_KEYS):  # NaN: False
+        return None
+    keys = np.rint(values * _GRID).astype(np.int64)
+    if keys.size > 1 and not bool(np.all(keys[1:] > keys[:-1])):
+        return None
+    lookup = np.zeros(int(keys[-1]) + 1, dtype=np.int32)
+    lookup[keys] = np.arange(values.size, dtype=np.int32)
+    scaled = column.astype(np.float64)
+    scaled *= _GRID
+    np.rint(scaled, out=scaled)
+    run_of = lookup[scaled.astype(np.int64)]
+    if not np.array_equal(values[run_of], column):
+        return None
+    return run_of
 
 
 # --------------------------------------------------------------------------- helpers
