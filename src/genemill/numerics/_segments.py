@@ -42,10 +42,15 @@ def segment_ids(offsets: IntArray) -> IntArray:
 
 
 def segment_median(values: FloatArray, offsets: IntArray) -> FloatArray:
-    """Median of each probe set's rows, per column (R ``median``: mean of the two middle values)."""
-    first = np.argsort(values, axis=0, kind="stable")
-    order = np.take_along_axis(first, np.argsort(segment_ids(offsets)[first], axis=0, kind="stable"), 0)
-    ordered = np.take_along_axis(values, order, 0)
+    """Median of each probe set's rows, per column (R ``median``: mean of the two middle values).
+
+    Probe sets of one size are stacked ``(sets, size, columns)`` and reduced with ``np.median``
+    (a partition, not a sort): a chip has only a few distinct probe-set sizes.
+    """
     starts, sizes = offsets[:-1], np.diff(offsets)
-    median: FloatArray = (ordered[starts + (sizes - 1) // 2] + ordered[starts + sizes // 2]) / 2.0
+    median: FloatArray = np.empty((sizes.size, values.shape[1]))
+    for size in np.unique(sizes):
+        chosen = np.flatnonzero(sizes == size)
+        rows = starts[chosen][:, None] + np.arange(size)
+        median[chosen] = np.median(values[rows], axis=1)
     return median

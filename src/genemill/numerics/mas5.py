@@ -291,6 +291,12 @@ def mas5_signal(
 # ---------------------------------------------------------------------------------------- pipeline
 
 
+def _sorted_unique(values: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+    """``np.unique`` by one sort: ~10x faster than NumPy 2's hash-based unique on cell indices."""
+    ordered = np.sort(values)
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+
+
 def mas5(
     intensities: npt.ArrayLike,
     pm_cells: npt.ArrayLike,
@@ -337,7 +343,7 @@ def mas5(
         raise ValueError(msg)
     # Like affy: the unique PM cells then the unique MM cells, so a cell that is a PM of one set and
     # an MM of another enters the zone statistics twice.
-    cells = np.concatenate([np.unique(pm_index), np.unique(mm_index)])
+    cells = np.concatenate([_sorted_unique(pm_index), _sorted_unique(mm_index)])
     corrected = raw.copy()
     corrected[cells] = mas5_background(
         raw[cells], cells % n_cols, cells // n_cols, n_cols=n_cols, n_rows=n_rows
