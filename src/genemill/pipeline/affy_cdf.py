@@ -81,15 +81,32 @@ def _copy(source: Path, dest: Path) -> None:
     shutil.copyfile(source, dest)
 
 
+_LOADED: dict[tuple[str, int, int, int], CdfLayout] = {}
+_LOADED_MAX = 4
+
+
 def find_installed_cdf(settings: Settings, chip_type: str) -> CdfLayout | None:
-    """Return the installed CDF layout for ``chip_type``, or None."""
+    """Return the installed CDF layout for ``chip_type``, or None.
+
+    Layouts are kept per process by file identity (path, inode, size, mtime): installs replace
+    files by atomic rename, so a new CDF is a new key, and a worker running one sample job after
+    another reads and hashes a 100 MB CDF once instead of once per job.
+    """
     key = chip_key(chip_type)
     folder = cdf_dir(settings)
     for candidate in sorted(folder.glob("*")) if folder.is_dir() else []:
         if candidate.name.startswith(".") or candidate.name.endswith((".part", ".tmp")):
             continue  # an install in progress
         if candidate.name.lower().split(".")[0] == key:
-            return affy.read_cdf(candidate, cache_dir=_cache_dir(settings))
+            stat = candidate.stat()
+            identity = (str(candidate.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+            layout = _LOADED.get(identity)
+            if layout is None:
+                layout = affy.read_cdf(candidate, cache_dir=_cache_dir(settings))
+                if len(_LOADED) >= _LOADED_MAX:
+                    _LOADED.pop(next(iter(_LOADED)))
+                _LOADED[identity] = layout
+            return layout
     return None
 
 
