@@ -49,6 +49,7 @@ __all__ = [
     "layout_sha256",
     "load_rma_reference",
     "mas5",
+    "probe_set_table",
     "read_cdf",
     "read_cel",
     "rma",
@@ -138,11 +139,11 @@ def rma(
         stored = reference if isinstance(reference, RmaReference) else load_rma_reference(reference)
         check_reference(stored, layout, cdf_label=cdf_label)
         pm = _pm_matrix(cel_paths, layout, cdf_label=cdf_label, workers=workers)
-        return _table(rma_with_reference(pm, stored.model, workers=workers), layout, names)
+        return probe_set_table(rma_with_reference(pm, stored.model, workers=workers), layout, names)
     pm = _pm_matrix(cel_paths, layout, cdf_label=cdf_label, workers=workers)
     expression = rma_matrix(pm, layout.offsets, workers=workers, overwrite_input=True)
     del pm
-    return _table(expression, layout, names)
+    return probe_set_table(expression, layout, names)
 
 
 def build_rma_reference(
@@ -276,8 +277,11 @@ def _sha256_file(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def _table(expression: NDArray[np.float64], layout: CdfLayout, names: list[str]) -> pd.DataFrame:
-    """Probe sets with probes, in affy's row order, as a DataFrame with one column per sample."""
+def probe_set_table(expression: NDArray[np.float64], layout: CdfLayout, names: list[str]) -> pd.DataFrame:
+    """Probe sets with probes, in affy's row order, as a DataFrame with one column per sample.
+
+    ``expression`` has one row per probe set of ``layout`` (empty sets included, then dropped).
+    """
     keep = np.diff(layout.offsets) > 0
     ids = [pid for pid, k in zip(layout.probeset_ids, keep, strict=True) if k]
     table = pd.DataFrame(expression[keep], index=pd.Index(ids, name="probe_set_id"), columns=names)

@@ -80,17 +80,6 @@ def experiment_rma(
             load, layout.offsets, n_arrays=len(paths), scratch=scratch, chunk_arrays=chunk_arrays
         )
         del scratch
-    table = _table(expression, layout, names)
+    table = affy.probe_set_table(expression, layout, names)
     table.attrs["rma_path"] = "chunked"
     return table
-
-
-def _table(expression: NDArray[np.float64], layout: CdfLayout, names: list[str]) -> pd.DataFrame:
-    """``affy.rma``'s table: probe sets with probes, in affy's (ICU collation) order."""
-    from genemill.affy import _collation_key  # affy's row order; no public helper yet
-
-    keep = np.diff(layout.offsets) > 0
-    ids = [pid for pid, k in zip(layout.probeset_ids, keep, strict=True) if k]
-    table = pd.DataFrame(expression[keep], index=pd.Index(ids, name="probe_set_id"), columns=names)
-    keys = [_collation_key(pid) for pid in ids]
-    return table.iloc[sorted(range(len(ids)), key=keys.__getitem__)]
