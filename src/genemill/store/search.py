@@ -204,18 +204,24 @@ class SearchCache:
         if self.size <= 0 or self.ttl <= 0:
             return self.engine.search_in_memory(session, query)
         generation = index_generation(session)
-        key = (generation, query)
-        now = time.monotonic()
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and now - entry[0] < self.ttl:
-                self._entries.move_to_end(key)
-                self.hits += 1
-                return replace(entry[1], engine="cache")
+        key, now = (generation, query), time.monotonic()
+        cached = self._cached(key, now)
+        if cached is not None:
+            return cached
         result = self.engine.search_in_memory(session, query, generation=generation)
         if result is not None:
             self._store(key, now, result)
         return result
+
+    def _cached(self, key: tuple[str, SearchQuery], now: float) -> SearchResult | None:
+        """The stored result for ``key`` while it is younger than the time to live, else None."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or now - entry[0] >= self.ttl:
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return replace(entry[1], engine="cache")
 
     def _store(self, key: tuple[str, SearchQuery], now: float, result: SearchResult) -> None:
         with self._lock:
@@ -230,14 +236,10 @@ class SearchCache:
         if self.size <= 0 or self.ttl <= 0:
             return self._run(session, query, None)
         generation = index_generation(session)
-        key = (generation, query)
-        now = time.monotonic()
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and now - entry[0] < self.ttl:
-                self._entries.move_to_end(key)
-                self.hits += 1
-                return replace(entry[1], engine="cache")
+        key, now = (generation, query), time.monotonic()
+        cached = self._cached(key, now)
+        if cached is not None:
+            return cached
         result = self._run(session, query, generation)
         self._store(key, now, result)
         return result
