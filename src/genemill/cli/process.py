@@ -11,10 +11,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from genemill.cli.common import open_database, settings_of
+from genemill.config import Settings
 from genemill.pipeline.dask_executor import executor_for
+from genemill.pipeline.executors import Executor
 from genemill.pipeline.jobs import run_jobs
 from genemill.pipeline.private import create_cel_experiment
 from genemill.pipeline.process import ProcessRun, process_experiments
+from genemill.store.db import Database
 
 console = Console()
 
@@ -29,6 +32,22 @@ class Method(enum.StrEnum):
     MAS5 = "mas5"
 
 
+WorkersOpt = Annotated[int, typer.Option(help="Worker processes (1 = in this process).")]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(help="Dask scheduler address (tcp://host:8786); default $GENEMILL_SCHEDULER."),
+]
+
+
+def _runner(ctx: typer.Context, workers: int, scheduler: str | None) -> tuple[Settings, Database, Executor]:
+    """Settings (with ``--scheduler`` applied), the database and the executor the jobs run on."""
+    settings = settings_of(ctx)
+    if scheduler:
+        settings = settings.model_copy(update={"scheduler": scheduler})
+    db = open_database(ctx)
+    return settings, db, executor_for(settings, db, workers=workers)
+
+
 def process_command(
     ctx: typer.Context,
     accessions: Annotated[list[str], typer.Argument(help="Stored experiment accessions.")],
@@ -41,11 +60,8 @@ def process_command(
         ),
     ] = Method.RMA,
     force: Annotated[bool, typer.Option("--force", help="Re-process experiments already processed.")] = False,
-    workers: Annotated[int, typer.Option(help="Worker processes (1 = in this process).")] = 1,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(help="Dask scheduler address (tcp://host:8786); default $GENEMILL_SCHEDULER."),
-    ] = None,
+    workers: WorkersOpt = 1,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Process experiments: raw files with genemill's pipelines, else the submitter's tables.
 
@@ -53,11 +69,7 @@ def process_command(
     workers or the Dask cluster; a sample that keeps crashing is marked unprocessable and the
     others finish).
     """
-    settings = settings_of(ctx)
-    if scheduler:
-        settings = settings.model_copy(update={"scheduler": scheduler})
-    db = open_database(ctx)
-    executor = executor_for(settings, db, workers=workers)
+    settings, db, executor = _runner(ctx, workers, scheduler)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("processing", total=None)
@@ -124,18 +136,11 @@ def import_cel_command(
 def run_command(
     ctx: typer.Context,
     kind: Annotated[list[str] | None, typer.Option(help="Only jobs of this kind (repeatable).")] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes (1 = in this process).")] = 1,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(help="Dask scheduler address (tcp://host:8786); default $GENEMILL_SCHEDULER."),
-    ] = None,
+    workers: WorkersOpt = 1,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Run every queued job (survey, import, process, dataset) until none is left."""
-    settings = settings_of(ctx)
-    if scheduler:
-        settings = settings.model_copy(update={"scheduler": scheduler})
-    db = open_database(ctx)
-    executor = executor_for(settings, db, workers=workers)
+    settings, db, executor = _runner(ctx, workers, scheduler)
     try:
         summary = run_jobs(settings, db, executor=executor, kinds=kind or None)
     finally:
