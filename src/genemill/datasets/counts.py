@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from genemill.datasets.lifetime import overdue
 from genemill.datasets.models import Dataset, DatasetState
 from genemill.store.models import utcnow
 
@@ -19,11 +20,7 @@ def dataset_counts(session: Session) -> dict[str, int]:
     counts = {state.value.lower(): 0 for state in DatasetState}
     for state, n in session.execute(select(Dataset.state, func.count()).group_by(Dataset.state)):
         counts[DatasetState(state).value.lower()] = int(n)
-    overdue = session.scalar(
-        select(func.count())
-        .select_from(Dataset)
-        .where(Dataset.state == DatasetState.SUCCEEDED, Dataset.expires_at <= utcnow())
-    )
-    counts["succeeded"] -= overdue or 0
-    counts["expired"] += overdue or 0
+    late = session.scalar(select(func.count()).select_from(Dataset).where(overdue(utcnow())))
+    counts["succeeded"] -= late or 0
+    counts["expired"] += late or 0
     return {"total": sum(counts.values()), **counts}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from genemill.datasets.models import Dataset, DatasetState
@@ -32,6 +32,7 @@ __all__ = [
     "expire_datasets",
     "expiry_after",
     "is_expired",
+    "overdue",
     "regenerate_dataset",
 ]
 
@@ -72,6 +73,13 @@ def is_expired(dataset: Dataset, now: dt.datetime | None = None) -> bool:
     return dataset.state == DatasetState.SUCCEEDED and expires is not None and expires <= (now or utcnow())
 
 
+def overdue(moment: dt.datetime) -> ColumnElement[bool]:
+    """SQL condition of :func:`is_expired` for datasets the sweep has not marked yet."""
+    return and_(
+        Dataset.state == DatasetState.SUCCEEDED, Dataset.expires_at.is_not(None), Dataset.expires_at <= moment
+    )
+
+
 def _remove_files(dataset: Dataset) -> None:
     for entry in dataset.files:
         Path(entry["path"]).unlink(missing_ok=True)
@@ -86,14 +94,8 @@ def expire_dataset(dataset: Dataset) -> None:
 def expire_datasets(session: Session, now: dt.datetime | None = None) -> list[str]:
     """Expire every built dataset whose lifetime is over; returns their ids."""
     moment = now or utcnow()
-    overdue = session.scalars(
-        select(Dataset)
-        .where(Dataset.state == DatasetState.SUCCEEDED, Dataset.expires_at.is_not(None))
-        .where(Dataset.expires_at <= moment)
-        .order_by(Dataset.id)
-    )
     expired = []
-    for dataset in overdue:
+    for dataset in session.scalars(select(Dataset).where(overdue(moment)).order_by(Dataset.id)):
         expire_dataset(dataset)
         expired.append(dataset.id)
     session.flush()
