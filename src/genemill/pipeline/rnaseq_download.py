@@ -3,8 +3,9 @@
 Only with ``settings.online``. Each pending FASTQ OriginalFile (``is_downloaded`` false) is fetched
 from its ENA URL (or the mirror ``ena_base_url`` names, :func:`genemill.sources.ena.fastq_download_url`)
 with its expected size and MD5 checked (:func:`genemill.sources.fetch.fetch`: ``.part`` file,
-resumed, renamed only when verified), then moved into the content-addressed file store. A run with a
-file that cannot be fetched is returned with the reason; its other runs go on.
+resumed, renamed only when verified), then moved into the content-addressed file store. A sample with
+a file that cannot be fetched (for a sample of several runs: any run's file) is returned with the
+reason naming that file; the other samples go on.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from genemill.errors import NotFoundError, SourceError
 from genemill.store.files import FileStore
 from genemill.store.models import OriginalFile, Sample
 
-__all__ = ["download_fastqs", "pending_fastqs"]
+__all__ = ["RUN_FILES", "download_fastqs", "pending_fastqs"]
 
 FASTQ_KIND = "FASTQ"
+RUN_FILES = "sra_run_files"  # sample annotation: run accession -> its FASTQ source URLs
 
 
 def pending_fastqs(sample: Sample) -> list[OriginalFile]:

@@ -4,10 +4,13 @@ FASTQ files of surveyed SRA/ENA runs that are not on disk yet are downloaded fir
 verified against ENA's MD5 and size, :mod:`genemill.pipeline.rnaseq_download`); offline, or when a
 download fails, the run is refused with the reason.
 
-Per FASTQ run (OriginalFiles of kind ``FASTQ``) :mod:`genemill.pipeline.salmon_run` checks the
-organism, picks k from the read length, finds or builds the index, runs ``salmon quant`` with the
-FASTQ check alongside and stores QC in ``sample.qc``; a mapping rate below ``min_mapping_rate``
-(default 0.30) refuses the run unless ``allow_low_mapping`` (the figure stays in the QC).
+Per sample with FASTQ files (OriginalFiles of kind ``FASTQ``: one run, or several runs of a GEO
+sample, quantified together) :mod:`genemill.pipeline.salmon_run` checks the organism and the runs'
+layout, picks k from the read length, finds or builds the index, runs one ``salmon quant`` with the
+FASTQ check alongside and stores QC (per-run read counts included) in ``sample.qc``; a mapping rate
+below ``min_mapping_rate`` (default 0.30) refuses the sample unless ``allow_low_mapping`` (the
+figure stays in the QC). A refused sample may still be processed from the submitter's table
+(:mod:`genemill.pipeline.process` routes it there).
 
 Then one tximport over the experiment's good runs (:mod:`genemill.pipeline.rnaseq_store`) and one
 result, processor ``salmon-tximport``. Imported quantifications (kind ``QUANT``, with optional

@@ -16,9 +16,13 @@ raw file, so nothing is downloaded for them and processing refuses them.
 
 A GEO series of sequencing samples (``!Series_relation = SRA: …?term=SRP…``) keeps its GSM samples:
 ``attach_sra_runs`` asks ENA for the SRA study's runs and gives each GSM (linked by its
-``!Sample_relation = SRA: …?term=SRX…``) the FASTQ files of its run, with ENA's MD5 and size. A GSM
-sequenced in several runs gets none (genemill quantifies one run per sample; the runs are listed in
-its annotations) and so falls back to the submitter's table or is refused with that reason.
+``!Sample_relation = SRA: …?term=SRX…``) the FASTQ files of its RNA-seq runs, with ENA's MD5 and
+size. A GSM sequenced in several runs gets the files of all of them; its annotations list the runs
+(``sra_runs``) and which files belong to which run (``sra_run_files``: run → FASTQ URLs), and
+:mod:`genemill.pipeline.salmon_run` quantifies them together with one ``salmon quant`` (refusing a
+mix of single- and paired-end runs). Runs of the GSM that are not RNA-seq are listed but not
+attached. A GSM whose reads cannot be had or quantified falls back to the submitter's table, when
+the series has one (:mod:`genemill.pipeline.process`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from genemill.config import Settings
 from genemill.errors import AccessionError
 from genemill.formats.records import ExperimentMetadata, PlatformRecord, SampleRecord, SeriesRecord
 from genemill.pipeline.ingest import store_experiment
+from genemill.pipeline.rnaseq_download import RUN_FILES
 from genemill.sources.ena import EnaRun
 from genemill.store.db import Database
 from genemill.store.models import OriginalFile, Sample
@@ -204,7 +209,7 @@ def _sample_experiments(metadata: ExperimentMetadata) -> dict[str, str]:
 
 
 def attach_sra_runs(db: Database, metadata: ExperimentMetadata, runs: list[EnaRun]) -> dict[str, list[str]]:
-    """Give each GSM of ``metadata`` the FASTQ files of its one SRA run; return GSM → run accessions."""
+    """Give each GSM of ``metadata`` the FASTQ files of its SRA RNA-seq runs; return GSM → run accessions."""
     linked = _sample_experiments(metadata)
     by_sample: dict[str, list[EnaRun]] = defaultdict(list)
     for run in runs:
@@ -213,12 +218,17 @@ def attach_sra_runs(db: Database, metadata: ExperimentMetadata, runs: list[EnaRu
     with db.session() as session:
         samples = session.scalars(select(Sample).where(Sample.accession.in_(list(by_sample))))
         for sample in samples:
-            found = by_sample[sample.accession]
-            sample.annotations = {**(sample.annotations or {}), "sra_runs": [r.run_accession for r in found]}
-            if len(found) != 1 or not is_rna_seq(found[0]):
+            found = sorted(by_sample[sample.accession], key=lambda r: r.run_accession)
+            usable = [run for run in found if is_rna_seq(run) and run.fastq]
+            sample.annotations = {
+                **(sample.annotations or {}),
+                "sra_runs": [r.run_accession for r in found],
+                RUN_FILES: {run.run_accession: [fastq.url for fastq in run.fastq] for run in usable},
+            }
+            if not usable:
                 continue
             existing = {f.source_url for f in sample.original_files}
-            for fastq in found[0].fastq:
+            for fastq in (fastq for run in usable for fastq in run.fastq):
                 if fastq.url not in existing:
                     sample.original_files.append(
                         OriginalFile(

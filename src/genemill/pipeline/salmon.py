@@ -1,9 +1,13 @@
-"""Salmon, the external tool: its version, ``salmon quant`` on one run's reads, and the run's QC.
+"""Salmon, the external tool: its version, ``salmon quant`` on one sample's reads, and its QC.
 
 Command (Salmon >= 1.0, selective alignment; the options refine.bio uses for FASTQ input)::
 
     salmon --no-version-check quant -l A -i <index> (-r <reads> | -1 <mate 1> -2 <mate 2>)
            --seqBias [--gcBias] -p <threads> -o <out>
+
+A sample sequenced in several runs is quantified once over all of them: Salmon takes several
+files per option (``-r a.fq b.fq``, or ``-1 a_1 b_1 -2 a_2 b_2`` with the mates in the same run
+order), so its runs must share one layout; a mix of single- and paired-end runs is refused.
 
 ``-l A`` lets Salmon infer the library type; ``--seqBias`` corrects random-hexamer priming bias;
 ``--gcBias`` (fragment GC bias) is used for every paired-end run and never for single-end runs,
@@ -35,7 +39,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from genemill.errors import InputError, ProcessingError, ToolError
 from genemill.formats.fastq import FastqSummary, check_fastq, check_fastq_pair
@@ -44,10 +48,13 @@ from genemill.formats.salmon import read_salmon_lib_format_counts, read_salmon_m
 __all__ = [
     "MIN_MAPPING_RATE",
     "QUANT_MARKER",
+    "Runs",
     "SalmonQc",
     "SalmonQuant",
     "ToolRun",
+    "as_runs",
     "check_reads",
+    "check_runs",
     "quant_arguments",
     "quantify_reads",
     "read_salmon_qc",
@@ -177,6 +184,37 @@ def salmon_qc_from_files(meta_info: Path, lib_format_counts: Path | None = None)
     )
 
 
+Runs = list[list[Path]]
+
+
+def as_runs(reads: list[Path] | Runs) -> Runs:
+    """``reads`` as a list of runs: a flat list of paths is one run (one file, or two mates)."""
+    if all(isinstance(read, Path) for read in reads):
+        return [cast("list[Path]", list(reads))]
+    return [list(cast("list[Path]", run)) for run in reads]
+
+
+def _layout_of(runs: Runs) -> int:
+    """Files per run (1 single-end, 2 paired-end), the same for every run, else InputError."""
+    sizes = {len(run) for run in runs}
+    if len(sizes) != 1 or not runs:
+        described = "; ".join(f"{_names(run)} ({len(run)} file(s))" for run in runs) or "no runs"
+        msg = f"runs quantified together must share one layout (all single- or all paired-end): {described}"
+        raise InputError(msg)
+    return sizes.pop()
+
+
+def check_runs(runs: Runs) -> list[FastqSummary]:
+    """Check every run's files completely (:func:`check_reads`); one summary per run."""
+    return [check_reads(run) for run in runs]
+
+
+def _total(summaries: list[FastqSummary]) -> FastqSummary:
+    return FastqSummary(
+        sum(s.n_reads for s in summaries), sum(s.n_bases for s in summaries), summaries[0].n_files
+    )
+
+
 def check_reads(reads: list[Path]) -> FastqSummary:
     """Check one FASTQ file or a mate pair completely (see :mod:`genemill.formats.fastq`)."""
     if len(reads) == 1:
@@ -191,23 +229,35 @@ def check_reads(reads: list[Path]) -> FastqSummary:
 
 @dataclass(frozen=True)
 class SalmonQuant:
-    """A finished ``salmon quant``: output folder, QC, what the FASTQ check counted, timings."""
+    """A finished ``salmon quant``: output folder, QC, what the FASTQ check counted, timings.
+
+    ``reads`` is the total over the runs, ``run_reads`` each run's count (in input order).
+    """
 
     out_dir: Path
     qc: SalmonQc
     reads: FastqSummary
     salmon_seconds: float
     parameters: dict[str, Any]
+    run_reads: tuple[FastqSummary, ...] = ()
 
     @property
     def quant_sf(self) -> Path:
         return self.out_dir / "quant.sf"
 
 
-def quant_arguments(reads: list[Path], index_dir: Path, out_dir: Path, *, threads: int) -> list[str]:
-    """The ``salmon quant`` arguments genemill uses (see the module docstring)."""
-    layout = ["-r", str(reads[0])] if len(reads) == 1 else ["-1", str(reads[0]), "-2", str(reads[1])]
-    bias = ["--seqBias", "--gcBias"] if len(reads) == 2 else ["--seqBias"]
+def quant_arguments(reads: list[Path] | Runs, index_dir: Path, out_dir: Path, *, threads: int) -> list[str]:
+    """The ``salmon quant`` arguments genemill uses (see the module docstring).
+
+    ``reads`` is one run's files, or a list of runs of one layout (quantified together).
+    """
+    runs = as_runs(reads)
+    paired = _layout_of(runs) == 2
+    if paired:
+        layout = ["-1", *(str(run[0]) for run in runs), "-2", *(str(run[1]) for run in runs)]
+    else:
+        layout = ["-r", *(str(run[0]) for run in runs)]
+    bias = ["--seqBias", "--gcBias"] if paired else ["--seqBias"]
     return [
         "--no-version-check", "quant", "-l", "A", "-i", str(index_dir), *layout, *bias,
         "-p", str(threads), "-o", str(out_dir),
@@ -215,7 +265,7 @@ def quant_arguments(reads: list[Path], index_dir: Path, out_dir: Path, *, thread
 
 
 def quantify_reads(
-    reads: list[Path],
+    reads: list[Path] | Runs,
     index_dir: Path,
     out_dir: Path,
     *,
@@ -223,7 +273,8 @@ def quantify_reads(
     sample: str | None = None,
     record: dict[str, Any] | None = None,
 ) -> SalmonQuant:
-    """Run ``salmon quant`` for one run into ``out_dir`` (replaced atomically), checking the FASTQs.
+    """Run ``salmon quant`` for one run, or several runs of one layout, into ``out_dir`` (replaced
+    atomically), checking the FASTQs.
 
     Raises
     ------
@@ -232,42 +283,47 @@ def quantify_reads(
     ToolError
         Salmon exited non-zero (e.g. too few fragments assigned to the index).
     ProcessingError
-        Salmon processed a different number of fragments than the FASTQ holds.
+        Salmon processed a different number of fragments than the FASTQ holds (all runs together).
 
-    ``out_dir/genemill_quant.json`` records the options, the read counts and ``record``.
+    ``out_dir/genemill_quant.json`` records the options, the read counts (total and per run) and
+    ``record``.
     """
-    if len(reads) not in (1, 2):
-        check_reads(reads)  # raises the layout error
+    runs = as_runs(reads)
+    if _layout_of(runs) not in (1, 2):
+        check_reads(runs[0])  # raises the layout error
+    files = [path for run in runs for path in run]
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
-        args = quant_arguments(reads, index_dir, work, threads=threads)
+        args = quant_arguments(runs, index_dir, work, threads=threads)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastq-check") as pool:
-            checked = pool.submit(check_reads, reads)
+            checked = pool.submit(check_runs, runs)
             try:
-                run = run_salmon(args, what=f"salmon quant ({_names(reads)})", sample=sample)
+                run = run_salmon(args, what=f"salmon quant ({_names(files)})", sample=sample)
             finally:
-                summary = checked.result()  # a bad FASTQ is the cause to report, if there is one
+                per_run = checked.result()  # a bad FASTQ is the cause to report, if there is one
+        summary = _total(per_run)
         qc = read_salmon_qc(work)
-        _check_processed(qc, summary, reads, sample)
+        _check_processed(qc, summary, files, sample)
         parameters = {
             "library_type": "A",
             "seq_bias": True,
-            "gc_bias": len(reads) == 2,
+            "gc_bias": len(runs[0]) == 2,
             "threads": threads,
             "salmon_version": qc.salmon_version,
         }
         counted = {
-            "reads": [str(path) for path in reads],
+            "reads": [str(path) for path in files],
             "n_reads": summary.n_reads,
             "n_bases": summary.n_bases,
+            "runs": [{"n_reads": s.n_reads, "n_bases": s.n_bases, "n_files": s.n_files} for s in per_run],
         }
         _write_marker(work, parameters | counted | (record or {}))
         _replace_dir(work, out_dir)
     finally:
         if work.exists():
             shutil.rmtree(work)
-    return SalmonQuant(out_dir, qc, summary, run.seconds, parameters)
+    return SalmonQuant(out_dir, qc, summary, run.seconds, parameters, tuple(per_run))
 
 
 def _names(reads: list[Path]) -> str:

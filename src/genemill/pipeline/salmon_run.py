@@ -1,8 +1,14 @@
-"""One sequencing run through Salmon: organism check, k-mer size, index, ``salmon quant``, QC.
+"""One sample's sequencing runs through Salmon: organism check, k-mer size, index, ``salmon quant``, QC.
 
-A run is a sample's FASTQ OriginalFiles: one file (single-end) or mates 1 and 2, ordered by the
-``_1``/``_2`` (or ``R1``/``R2``) in their original names; of an ENA run listing an unpaired file
-besides its mates, the unpaired reads are left out, as refine.bio does.
+A run is one file (single-end) or mates 1 and 2, ordered by the ``_1``/``_2`` (or ``R1``/``R2``)
+in their original names; of an ENA run listing an unpaired file besides its mates, the unpaired
+reads are left out, as refine.bio does. A sample usually has one run; a GEO sample sequenced in
+several SRA runs has the FASTQ files of each (``sample.annotations["sra_run_files"]``, written by
+:func:`genemill.pipeline.rnaseq_survey.attach_sra_runs`, says which file is whose), and they are
+quantified together by ONE ``salmon quant`` (several files per option, runs in accession order).
+Its runs must share a layout: a mix of single- and paired-end runs is refused, naming the runs
+(quantifying only the majority would silently drop reads of a sample the submitter described as
+one library).
 
 1. The sample's organism must be the reference's: an index of another species is refused.
 2. The mean length of the first 2,000 reads of mate 1 picks k (31 above 75 bases, else 23) and so
@@ -13,7 +19,8 @@ besides its mates, the unpaired reads are left out, as refine.bio does.
    ``$GENEMILL_HOME/quant/<experiment>/<sample>/<index>/``; that folder is reused when it was made
    from the same FASTQ checksums (``genemill_quant.json``), so re-running tximport for an
    experiment does not re-run Salmon.
-4. ``sample.qc`` gets Salmon's statistics, the k used and the FASTQ counts.
+4. ``sample.qc`` gets Salmon's statistics, the k used and the FASTQ counts: in total and, under
+   ``fastq.runs``, per run (its accession, files and reads).
 
 An index that fails to build is built once per processing call; every run needing it is refused
 with the same reason.
@@ -26,10 +33,12 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from genemill.config import Settings
 from genemill.errors import InputError, ProcessingError
 from genemill.formats.fastq import FastqSummary, sample_read_length
+from genemill.pipeline.rnaseq_download import RUN_FILES
 from genemill.pipeline.rnaseq_store import QuantInput
 from genemill.pipeline.salmon import QUANT_MARKER, SalmonQc, SalmonQuant, quantify_reads, read_salmon_qc
 from genemill.pipeline.salmon_index import Reference, SalmonIndex, ensure_index, kmer_size
@@ -39,9 +48,12 @@ from genemill.store.models import Experiment, OriginalFile, Sample
 __all__ = [
     "FASTQ_KIND",
     "READ_LENGTH_SAMPLE",
+    "RUN_FILES",
+    "FastqRun",
     "IndexCache",
     "QuantifiedRun",
     "fastq_files",
+    "fastq_runs",
     "quantify_sample",
 ]
 
@@ -94,9 +106,38 @@ def _check_organism(reference: Reference, sample: Sample) -> None:
         raise InputError(msg)
 
 
-def fastq_files(sample: Sample) -> list[OriginalFile]:
-    """The run's FASTQ files on disk: one, or mate 1 then mate 2 (unpaired extras left out)."""
+@dataclass(frozen=True)
+class FastqRun:
+    """One sequencing run of a sample: its accession (the sample's, for a one-run sample), files."""
+
+    accession: str
+    files: list[OriginalFile]
+
+    @property
+    def layout(self) -> str:
+        return {1: "single-end", 2: "paired-end"}.get(len(self.files), f"{len(self.files)} files")
+
+
+def fastq_runs(sample: Sample) -> list[FastqRun]:
+    """The sample's FASTQ files on disk by run (see the module docstring), runs in accession order."""
     files = [f for f in sample.original_files if f.kind == FASTQ_KIND and f.local_path and f.is_downloaded]
+    owner = {
+        url: str(run)
+        for run, urls in ((sample.annotations or {}).get(RUN_FILES) or {}).items()
+        for url in urls
+    }
+    groups: dict[str, list[OriginalFile]] = {}
+    for file in files:
+        groups.setdefault(owner.get(file.source_url, sample.accession), []).append(file)
+    return [FastqRun(run, _run_files(groups[run])) for run in sorted(groups)]
+
+
+def fastq_files(sample: Sample) -> list[OriginalFile]:
+    """The sample's FASTQ files on disk, run by run: one, or mate 1 then mate 2 (unpaired extras left out)."""
+    return [file for run in fastq_runs(sample) for file in run.files]
+
+
+def _run_files(files: list[OriginalFile]) -> list[OriginalFile]:
     mates = {mate: f for f in files if (mate := _mate(f)) is not None}
     if len(files) > 2 and set(mates) == {1, 2}:
         return [mates[1], mates[2]]
@@ -110,17 +151,30 @@ def _mate(file: OriginalFile) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _check_layout(sample: Sample, runs: list[FastqRun]) -> None:
+    """Refuse a sample whose runs mix single- and paired-end reads (see the module docstring)."""
+    if len({len(run.files) for run in runs}) > 1:
+        described = ", ".join(f"{run.accession} {run.layout} ({len(run.files)} file(s))" for run in runs)
+        msg = (
+            f"the sequencing runs of sample {sample.accession} mix layouts ({described}): genemill "
+            "quantifies a sample's runs together only when all are single-end or all paired-end"
+        )
+        raise InputError(msg)
+
+
 def quantify_sample(
     settings: Settings, experiment: Experiment, sample: Sample, *, indexes: IndexCache, threads: int
 ) -> QuantifiedRun:
-    """Quantify one run (steps 1–4 of the module docstring); raise InputError/ProcessingError."""
+    """Quantify a sample's runs (steps 1–4 of the module docstring); raise InputError/ProcessingError."""
     _check_organism(indexes.reference, sample)
-    files = fastq_files(sample)
-    reads = [Path(str(f.local_path)) for f in files]
-    with reads[0].open("rb") as fh:
+    runs = fastq_runs(sample)
+    _check_layout(sample, runs)
+    files = [file for run in runs for file in run.files]
+    reads = [[Path(str(f.local_path)) for f in run.files] for run in runs]
+    with reads[0][0].open("rb") as fh:
         sampled = sample_read_length(fh, max_reads=READ_LENGTH_SAMPLE)
-    for file, path in zip(files, reads, strict=True):
-        file.sha256 = file.sha256 or sha256_file(path)  # downloaded files may not carry one yet
+    for file in files:
+        file.sha256 = file.sha256 or sha256_file(Path(str(file.local_path)))  # downloads may lack one
     shas = [str(f.sha256) for f in files]
     k = kmer_size(sampled.mean_length)
     index, quant = _quantify_with(settings, experiment, sample, reads, shas, indexes.get(k), threads=threads)
@@ -133,7 +187,8 @@ def quantify_sample(
         "salmon": quant.qc.as_dict()
         | {"k": k, "index": index.path.name, "seconds": round(quant.salmon_seconds, 3)},
         "fastq": {
-            "files": len(reads),
+            "files": len(files),
+            "runs": _run_counts(runs, quant),
             "n_reads": quant.reads.n_reads,
             "n_bases": quant.reads.n_bases,
             "mean_read_length": round(quant.reads.mean_length, 3),
@@ -145,11 +200,27 @@ def quantify_sample(
     return QuantifiedRun(sample, quant_input, quant.qc, [*shas, index.key], index, quant.salmon_seconds)
 
 
+def _run_counts(runs: list[FastqRun], quant: SalmonQuant) -> list[dict[str, Any]]:
+    """Each run's accession, files and read count (counts unknown for a quant cached before runs were)."""
+    counts: list[FastqSummary | None] = list(quant.run_reads)
+    if len(counts) != len(runs):
+        counts = [quant.reads] if len(runs) == 1 else [None] * len(runs)
+    return [
+        {
+            "run": run.accession,
+            "files": [f.filename for f in run.files],
+            "n_reads": None if count is None else count.n_reads,
+            "n_bases": None if count is None else count.n_bases,
+        }
+        for run, count in zip(runs, counts, strict=True)
+    ]
+
+
 def _quantify_with(
     settings: Settings,
     experiment: Experiment,
     sample: Sample,
-    reads: list[Path],
+    reads: list[list[Path]],
     shas: list[str],
     index: SalmonIndex,
     *,
@@ -170,6 +241,9 @@ def _cached(out_dir: Path, shas: list[str]) -> SalmonQuant | None:
     marker = json.loads(marker_path.read_text())
     if marker.get("input_sha256") != shas:
         return None
-    reads = FastqSummary(int(marker["n_reads"]), int(marker["n_bases"]), len(marker.get("reads", [1])))
-    parameters = {key: value for key, value in marker.items() if key != "reads"}
-    return SalmonQuant(out_dir, read_salmon_qc(out_dir), reads, 0.0, parameters)
+    runs = marker.get("runs") or []
+    n_files = int(runs[0]["n_files"]) if runs else len(marker.get("reads", [1]))
+    reads = FastqSummary(int(marker["n_reads"]), int(marker["n_bases"]), n_files)
+    per_run = tuple(FastqSummary(int(r["n_reads"]), int(r["n_bases"]), int(r["n_files"])) for r in runs)
+    parameters = {key: value for key, value in marker.items() if key not in ("reads", "runs")}
+    return SalmonQuant(out_dir, read_salmon_qc(out_dir), reads, 0.0, parameters, per_run)
