@@ -157,7 +157,8 @@ def test_offline_processing_says_the_fastqs_are_not_downloaded(tmp_path, server)
     report = process_experiment(settings, db, "SRP999990")
     assert report.refused["SRR9999901"] == (
         "FASTQ files not downloaded yet (SRR9999901_1.fastq.gz, SRR9999901_2.fastq.gz): "
-        "process with GENEMILL_ONLINE=1 to fetch them from ENA"
+        "process with GENEMILL_ONLINE=1 to fetch them from ENA; "
+        "and no submitter-processed data table (no series metadata file)"  # the raw-data fallback
     )
     assert not [r for r in server.requests if r.path.endswith(".fastq.gz")]
     db.dispose()

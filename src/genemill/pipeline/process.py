@@ -1,10 +1,15 @@
 """Process an experiment's samples with the right pipeline, as durable jobs.
 
 Routing per sample: raw Affymetrix CEL files on disk -> the Affymetrix pipeline (RMA across the
-experiment's arrays of one platform, or MAS5 per array); FASTQ or quant.sf files on disk -> Salmon
-and tximport (per experiment); otherwise the submitter's processed table
+experiment's arrays of one platform, or MAS5 per array); FASTQ (on disk or to fetch from ENA) or
+quant.sf files -> Salmon and tximport (per experiment); otherwise the submitter's processed table
 when the series carries one -> the submitter pipeline, flagged ``submitter``; otherwise the sample is
 marked unprocessable with the reason. A failing sample never stops the others.
+
+One fallback rule for raw data: a sample its raw-data pipeline refuses (an array without CDF or a
+corrupt CEL; FASTQ that cannot be downloaded, runs Salmon refuses or a low mapping rate) goes on to
+the submitter's table. Processed from it, the sample's ``qc["submitter_fallback"]`` keeps why its raw
+data were not used; refused by both, its reason names both (``"<raw reason>; and <submitter reason>"``).
 
 Jobs (``process_experiments``, what ``genemill process`` runs): with RMA, or for RNA-seq
 experiments, one ``process`` job per experiment runs ``process_experiment``; with a per-array
@@ -38,7 +43,7 @@ from genemill.pipeline.sample_jobs import (
 from genemill.pipeline.submitter import process_submitter
 from genemill.store import queries
 from genemill.store.db import Database
-from genemill.store.models import Job, JobState, Sample
+from genemill.store.models import Experiment, Job, JobState, Sample
 from genemill.store.results import mark_unprocessable
 
 RNASEQ_KINDS = frozenset({FASTQ_KIND, QUANT_KIND})
@@ -83,36 +88,24 @@ def process_experiment(
         raw = [s for s in experiment.samples if _local_cels(s)]
         rnaseq = [s for s in experiment.samples if not _local_cels(s) and has_rnaseq_files(s)]
         rest = [s for s in experiment.samples if not _local_cels(s) and not has_rnaseq_files(s)]
+        raw_refused: dict[str, _RawRefusal] = {}
         if raw:
             from genemill.pipeline.affymetrix import process_affymetrix
 
             affy = process_affymetrix(settings, session, experiment, raw, method=method)
             report.processed.update(dict.fromkeys(affy.processed, f"affymetrix-{method}"))
             report.details["affymetrix"] = affy.details | {"refused": affy.refused}
-            # Arrays genemill cannot process (no CDF, corrupt file) fall back to the submitter's table.
-            fallback = [s for s in raw if s.accession in affy.refused]
-            rest = [*fallback, *rest]
-            report.refused.update(affy.refused)
+            raw_refused.update({a: _RawRefusal(f"affymetrix-{method}", r) for a, r in affy.refused.items()})
         if rnaseq:
             from genemill.pipeline.rnaseq_process import process_rnaseq
 
             rna = process_rnaseq(settings, session, experiment, rnaseq)
             report.processed.update(rna.processors)
-            report.refused.update(rna.refused)
             report.details["rnaseq"] = rna.details
-        if rest:
-            outcome = process_submitter(settings, session, experiment, rest)
-            report.processed.update(dict.fromkeys(outcome.processed, "submitter"))
-            for accession in outcome.processed:
-                report.refused.pop(accession, None)
-            for accession, reason in outcome.refused.items():
-                earlier = report.refused.get(accession)
-                report.refused[accession] = f"{earlier}; and {reason}" if earlier else reason
-                if earlier:
-                    mark_unprocessable(
-                        next(s for s in rest if s.accession == accession), report.refused[accession]
-                    )
-            report.details["submitter"] = outcome.platform_reports
+            raw_refused.update({a: _RawRefusal("rnaseq", r) for a, r in rna.refused.items()})
+        fallback = [s for s in [*raw, *rnaseq] if s.accession in raw_refused]
+        if fallback or rest:
+            _submitter_tables(settings, session, experiment, [*fallback, *rest], raw_refused, report)
         for sample in experiment.samples:
             if sample.accession not in report.processed and sample.accession not in report.refused:
                 reason = "no raw files on disk and no submitter-processed table"
@@ -120,6 +113,43 @@ def process_experiment(
                 report.refused[sample.accession] = reason
         finish_experiment(session, experiment)
     return report
+
+
+@dataclass(frozen=True)
+class _RawRefusal:
+    """Why a sample's raw data (CEL, FASTQ) were not used, and which pipeline said so."""
+
+    pipeline: str
+    reason: str
+
+
+def _submitter_tables(
+    settings: Settings,
+    session: Session,
+    experiment: Experiment,
+    samples: list[Sample],
+    raw_refused: dict[str, _RawRefusal],
+    report: ProcessReport,
+) -> None:
+    """The submitter's tables for ``samples``, the fallback of those in ``raw_refused`` (module docstring)."""
+    outcome = process_submitter(settings, session, experiment, samples)
+    by_accession = {s.accession: s for s in samples}
+    report.processed.update(dict.fromkeys(outcome.processed, "submitter"))
+    for accession in outcome.processed:
+        if (earlier := raw_refused.get(accession)) is not None:
+            sample = by_accession[accession]
+            note = {"raw_pipeline": earlier.pipeline, "reason": earlier.reason}
+            sample.qc = {**(sample.qc or {}), "submitter_fallback": note}
+            report.details.setdefault("submitter_fallback", {})[accession] = note
+    for accession, refusal in raw_refused.items():
+        if accession not in outcome.processed:
+            report.refused[accession] = refusal.reason
+    for accession, reason in outcome.refused.items():
+        earlier = raw_refused.get(accession)
+        report.refused[accession] = f"{earlier.reason}; and {reason}" if earlier else reason
+        if earlier:
+            mark_unprocessable(by_accession[accession], report.refused[accession])
+    report.details["submitter"] = outcome.platform_reports
 
 
 def run_process_job(settings: Settings, target: str, params: dict[str, Any]) -> dict[str, Any]:
