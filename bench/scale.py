@@ -10,7 +10,10 @@
    Workers import genemill before the clock starts; every run processes all arrays (``force``). Also
    prints the workers' CPU seconds per array and their CPU share (CPU seconds / (wall x
    workers)), which shows when other load on the machine, not genemill, limited the speed-up,
-   and ``/proc/loadavg`` before and after every run: a run on a loaded machine is recognizable.
+   the CPU seconds per array of this process (the runner, the Dask client and the LocalCluster's
+   scheduler: what competes with the workers for the cores) and of everything else on the machine
+   (``/proc/stat``; the PostgreSQL server among it), and ``/proc/loadavg`` before and after every
+   run: a run on a loaded machine is recognizable.
    A run that fails is reported and the others still run.
 2. **Bounded-memory RMA** (``--rma-arrays K``, 0 to skip): in fresh subprocesses, in-memory
    ``numerics.rma.rma`` vs ``numerics.rma_chunked.rma_chunked`` (memmap scratch, 4 arrays per
@@ -49,6 +52,13 @@ def _cpu_seconds(pid: int) -> float:
     except ImportError:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy so far (``/proc/stat``: all but idle and iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_mb(pid: int) -> float:
@@ -119,12 +129,15 @@ def _run(settings, db, accession: str, n_workers: int, *, force: bool) -> dict:
         executor = DaskExecutor(cluster=cluster, db=db)
         try:
             cpu_before = sum(_cpu_seconds(pid) for pid in pids.values())
+            driver_before, machine_before = _cpu_seconds(os.getpid()), _machine_busy_seconds()
             started = time.perf_counter()
             run = process_experiments(
                 settings, db, [accession], method="mas5", executor=executor, force=force
             )
             seconds = time.perf_counter() - started
             cpu = sum(_cpu_seconds(pid) for pid in pids.values()) - cpu_before
+            driver = _cpu_seconds(os.getpid()) - driver_before
+            machine = _machine_busy_seconds() - machine_before
         finally:
             executor.shutdown()
             sampler.stop.set()
@@ -139,6 +152,8 @@ def _run(settings, db, accession: str, n_workers: int, *, force: bool) -> dict:
         "peak_rss_mb": sorted(sampler.peak.values()),
         "worker_cpu_s_per_array": cpu / max(1, len(report.processed)),
         "worker_cpu_share": cpu / (seconds * n_workers),
+        "driver_cpu_s_per_array": driver / max(1, len(report.processed)),
+        "other_cpu_s_per_array": (machine - cpu - driver) / max(1, len(report.processed)),
         "loadavg_before": load_before,
         "loadavg_after": _loadavg(),
     }
@@ -180,7 +195,7 @@ def scale(args: argparse.Namespace) -> None:
     base = rows[0]["arrays_per_s"] if rows[0]["workers"] == 1 else None
     print(
         f"\n{'workers':>7} {'seconds':>8} {'arrays/s':>9} {'speed-up':>9} {'CPU s/array':>12} "
-        f"{'CPU share':>10}  peak RSS per worker (MB)"
+        f"{'CPU share':>10} {'driver CPU':>10} {'other CPU':>10}  peak RSS per worker (MB)"
     )
     for row in rows:
         peaks = ", ".join(f"{p:.0f}" for p in row["peak_rss_mb"])
@@ -188,9 +203,15 @@ def scale(args: argparse.Namespace) -> None:
         print(
             f"{row['workers']:>7} {row['seconds']:>8.1f} {row['arrays_per_s']:>9.3f} "
             f"{speed_up} {row['worker_cpu_s_per_array']:>12.2f} "
-            f"{row['worker_cpu_share']:>10.2f}  {peaks}"
+            f"{row['worker_cpu_share']:>10.2f} {row['driver_cpu_s_per_array']:>10.3f} "
+            f"{row['other_cpu_s_per_array']:>10.3f}  {peaks}"
         )
     print("CPU share = worker CPU seconds / (wall seconds x workers): below 1 means the workers waited")
+    print(
+        "driver CPU = this process per array (the runner's queue bookkeeping, the Dask client and the "
+        "LocalCluster's scheduler); other CPU = every other process on the machine per array (the "
+        "database server, the nannies, anything else running)"
+    )
     print(f"\n{'workers':>7}  /proc/loadavg before run -> after run")
     for row in rows:
         print(f"{row['workers']:>7}  {row['loadavg_before']}  ->  {row['loadavg_after']}")
