@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from genemill.formats.records import DataTable, ExperimentMetadata, PlatformRecord, SampleRecord, SeriesRecord
 from genemill.pipeline.ingest import store_experiment
-from genemill.pipeline.jobs import JobKind, claim_next, enqueue
+from genemill.pipeline.jobs import JobKind, claim_jobs, claim_next, enqueue
 from genemill.store import queries
 from genemill.store.db import Database
 from genemill.store.models import Experiment, Job, JobState, Organism, Sample
@@ -156,6 +156,35 @@ def test_not_before_delays_claims(db: Database) -> None:
         job.not_before = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     with db.session() as session:
         assert claim_next(session) is None
+
+
+def test_batch_claims_take_the_oldest_eligible_jobs_once(db: Database) -> None:
+    now = dt.datetime.now(dt.UTC)
+    with db.session() as session:
+        for n in range(1, 8):
+            enqueue(session, JobKind.PROCESS_SAMPLE, f"GSM{n}", params={"n": n})
+        enqueue(session, JobKind.DATASET, "dataset-1")
+        session.scalar(select(Job).where(Job.target == "GSM2")).not_before = now + dt.timedelta(hours=1)
+        session.scalar(select(Job).where(Job.target == "GSM3")).not_before = now - dt.timedelta(seconds=1)
+    kinds = [JobKind.PROCESS_SAMPLE.value]
+    with db.session() as first, db.session() as second:
+        a = claim_jobs(first, kinds=kinds, limit=3, worker="host:1")
+        first.commit()
+        b = claim_jobs(second, kinds=kinds, limit=10, worker="host:2")
+        second.commit()
+    assert [(target, params) for _, _, target, params in a] == [
+        ("GSM1", {"n": 1}),
+        ("GSM3", {"n": 3}),  # its backoff is over; GSM2's is not
+        ("GSM4", {"n": 4}),
+    ]
+    assert [target for _, _, target, _ in b] == ["GSM5", "GSM6", "GSM7"]
+    assert {kind for _, kind, _, _ in a + b} == {JobKind.PROCESS_SAMPLE.value}
+    with db.session() as session:
+        jobs = {job.target: job for job in session.scalars(select(Job))}
+        assert all(jobs[t].state == JobState.RUNNING and jobs[t].attempts == 1 for t in ("GSM1", "GSM7"))
+        assert jobs["GSM1"].worker == "host:1" and jobs["GSM5"].worker == "host:2"
+        assert jobs["GSM2"].state == JobState.QUEUED and jobs["dataset-1"].state == JobState.QUEUED
+        assert claim_jobs(session, kinds=kinds, limit=5) == []
 
 
 def test_missing_schema_is_reported(tmp_path) -> None:

@@ -24,7 +24,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,10 +38,12 @@ __all__ = [
     "JobKind",
     "JobOutcome",
     "RunSummary",
+    "claim_jobs",
     "claim_next",
     "enqueue",
     "execute_job",
     "handler_name",
+    "job_database",
     "recover_stale",
     "register_handler",
     "run_jobs",
@@ -86,6 +88,25 @@ _DEFAULT_HANDLERS = {
     JobKind.DATASET.value: "genemill.datasets.job:run_dataset_job",
     JobKind.PROCESS_SAMPLE.value: "genemill.pipeline.sample_jobs:run_sample_job",
 }
+
+
+_DATABASES: dict[str, Database] = {}
+_DATABASES_KEPT = 4
+
+
+def job_database(settings: Settings) -> Database:
+    """This process's Database for ``settings``' URL, made once and kept for the jobs that follow.
+
+    A worker process runs job after job against the same database: one engine keeps its pooled
+    connections (no new PostgreSQL backend per job) and its compiled-statement cache. The last
+    ``_DATABASES_KEPT`` URLs are kept; older engines are disposed.
+    """
+    url = settings.resolved_database_url
+    db = _DATABASES.pop(url, None) or Database(url)
+    _DATABASES[url] = db  # most recently used last
+    while len(_DATABASES) > _DATABASES_KEPT:
+        _DATABASES.pop(next(iter(_DATABASES))).dispose()
+    return db
 
 
 def worker_id() -> str:
@@ -160,38 +181,50 @@ def recover_stale(session: Session, *, stale_after: dt.timedelta = STALE_AFTER) 
     return count
 
 
+def claim_jobs(
+    session: Session, *, kinds: Iterable[str] | None = None, limit: int = 1, worker: str = ""
+) -> list[tuple[int, str, str, dict[str, Any]]]:
+    """Atomically move up to ``limit`` of the oldest eligible QUEUED jobs to RUNNING.
+
+    Returns ``(id, kind, target, params)`` of each job this call claimed. One compare-and-set
+    ``UPDATE … WHERE state = 'QUEUED' … RETURNING`` claims the whole batch: a job another runner
+    claimed meanwhile fails the ``state`` test and is not returned, on SQLite (writes are
+    serialized) and PostgreSQL (the row is re-checked after the other transaction commits) alike.
+    """
+    now = utcnow()
+    eligible = select(Job.id).where(
+        Job.state == JobState.QUEUED, or_(Job.not_before.is_(None), Job.not_before <= now)
+    )
+    if kinds is not None:
+        eligible = eligible.where(Job.kind.in_(list(kinds)))
+    ids = list(session.scalars(eligible.order_by(Job.id).limit(limit)))
+    if not ids:
+        return []
+    claimed = session.execute(
+        update(Job)
+        .where(Job.id.in_(ids), Job.state == JobState.QUEUED)
+        .values(
+            state=JobState.RUNNING,
+            attempts=Job.attempts + 1,
+            worker=worker or worker_id(),
+            started_at=now,
+            heartbeat_at=now,
+        )
+        .returning(Job.id, Job.kind, Job.target, Job.params)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return sorted((row.id, row.kind, row.target, dict(row.params or {})) for row in claimed)
+
+
 def claim_next(session: Session, *, kinds: Iterable[str] | None = None, worker: str = "") -> Job | None:
     """Atomically move the oldest eligible QUEUED job to RUNNING and return it."""
-    query = select(Job.id).where(Job.state == JobState.QUEUED).order_by(Job.id).limit(20)
-    if kinds is not None:
-        query = query.where(Job.kind.in_(list(kinds)))
-    now = utcnow()
-    for job_id in session.scalars(query).all():
-        job = session.get(Job, job_id)
-        if job is None:
-            continue
-        not_before = job.not_before
-        if not_before is not None and not_before.tzinfo is None:
-            not_before = not_before.replace(tzinfo=dt.UTC)
-        if not_before is not None and not_before > now:
-            continue
-        claimed = session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.state == JobState.QUEUED)
-            .values(
-                state=JobState.RUNNING,
-                attempts=Job.attempts + 1,
-                worker=worker or worker_id(),
-                started_at=now,
-                heartbeat_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if claimed.rowcount == 1:  # type: ignore[attr-defined]
-            session.flush()
-            session.refresh(job)
-            return job
-    return None
+    claimed = claim_jobs(session, kinds=kinds, limit=1, worker=worker)
+    if not claimed:
+        return None
+    job = session.get(Job, claimed[0][0])
+    assert job is not None
+    session.refresh(job)
+    return job
 
 
 @dataclass(frozen=True)
@@ -272,17 +305,9 @@ def _record(db: Database, outcome: JobOutcome, summary: RunSummary, *, backoff: 
             summary.failed.append((job.target, f"{outcome.error_type}: {outcome.error}"))
 
 
-def _claim_batch(
-    db: Database, kinds: list[str] | None, limit: int
-) -> list[tuple[int, str, str, dict[str, Any]]]:
-    claimed = []
+def _claim(db: Database, kinds: list[str] | None, limit: int) -> list[tuple[int, str, str, dict[str, Any]]]:
     with db.session() as session:
-        while len(claimed) < limit:
-            job = claim_next(session, kinds=kinds)
-            if job is None:
-                break
-            claimed.append((job.id, job.kind, job.target, dict(job.params)))
-    return claimed
+        return claim_jobs(session, kinds=kinds, limit=limit)
 
 
 def _next_wait(db: Database, kinds: list[str] | None) -> float | None:
@@ -315,7 +340,7 @@ def run_jobs(
     running: dict[Future[JobOutcome], int] = {}
     while True:
         free = max(1, settings.workers) - len(running)
-        for job_id, kind, target, params in _claim_batch(db, kinds, free) if free > 0 else []:
+        for job_id, kind, target, params in _claim(db, kinds, free) if free > 0 else []:
             handler = handler_name(kind)
             future = executor.submit(execute_job, settings, job_id, kind, target, params, handler)
             running[future] = job_id
