@@ -41,7 +41,7 @@ from genemill.errors import InputError
 from genemill.pipeline.download import download_raw_files
 from genemill.pipeline.executors import Executor, InlineExecutor
 from genemill.pipeline.ingest import finish_experiment
-from genemill.pipeline.jobs import JobKind, RunSummary, enqueue, run_jobs
+from genemill.pipeline.jobs import JobKind, RunSummary, enqueue, job_database, run_jobs
 from genemill.pipeline.locks import hold_lock
 from genemill.store import queries
 from genemill.store.db import Database
@@ -185,12 +185,9 @@ def run_sample_job(settings: Settings, target: str, params: dict[str, Any]) -> d
     if method not in PER_SAMPLE_METHODS:
         msg = f"sample job {target}: method {method!r} is not per sample"
         raise InputError(msg)
-    db = Database(settings.resolved_database_url)
-    try:
-        with hold_lock(db, f"sample:{target}", timeout=float(params.get("lock_timeout", LOCK_TIMEOUT))):
-            return _process_one(settings, db, target, params)
-    finally:
-        db.dispose()
+    db = job_database(settings)
+    with hold_lock(db, f"sample:{target}", timeout=float(params.get("lock_timeout", LOCK_TIMEOUT))):
+        return _process_one(settings, db, target, params)
 
 
 def _process_one(settings: Settings, db: Database, target: str, params: dict[str, Any]) -> dict[str, Any]:
