@@ -53,7 +53,7 @@ from contextlib import suppress
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from genemill.config import Settings
@@ -79,6 +79,8 @@ OUT_OF_MEMORY = "WorkerOutOfMemory"
 """``Job.error_type`` of an attempt whose worker the Dask nanny terminated for its memory limit."""
 MEMORY_EVENT = "worker-restart-memory"
 """The topic of the event the nanny logs when it terminates a worker over its memory limit."""
+WORKERS_MAX_AGE = 5.0
+"""Seconds the scheduler's list of workers (their ``MEMORY`` and limits) is reused between submits."""
 STARTED_EVENT = "genemill-task-started"
 """The topic of the event a worker logs when it starts one of our tasks (``key``, ``pid``, ``limit``)."""
 
@@ -186,6 +188,7 @@ class DaskExecutor:
         self.event_wait = event_wait
         self._lost: str | None = None
         self._limits: dict[str, float] = {}  # worker address -> memory limit (bytes)
+        self._workers_seen: tuple[float, dict[str, Any]] | None = None  # (monotonic time, workers)
         self.db = db
         self.tiers = tuple(sorted(tiers))
         self.retries = retries
@@ -434,21 +437,31 @@ class DaskExecutor:
         """The ``MEMORY`` request of a job: its tier (recorded when unset), capped to the workers."""
         if self.db is None:
             return None
-        with self.db.session() as session:
-            job = session.get(Job, job_id)
-            if job is None:
-                return None
-            if job.ram_mb is None:
-                job.ram_mb = self.tiers[0]
-            tier = job.ram_mb
-        workers = self._ask("identity", n_workers=-1).get("workers", {})
-        self._limits.update({address: float(w.get("memory_limit") or 0) for address, w in workers.items()})
-        offered = [float(w.get("resources", {}).get(MEMORY_RESOURCE, 0)) for w in workers.values()]
+        with self.db.session() as session:  # one statement: record the first tier, read the tier
+            tier = session.execute(
+                update(Job)
+                .where(Job.id == job_id)
+                .values(ram_mb=func.coalesce(Job.ram_mb, self.tiers[0]))
+                .returning(Job.ram_mb)
+                .execution_options(synchronize_session=False)
+            ).scalar()
+        if tier is None:
+            return None
+        offered = [float(w.get("resources", {}).get(MEMORY_RESOURCE, 0)) for w in self._workers().values()]
         if not any(offered):
             return None
         if tier > max(offered):
             logger.warning("job %s wants %s MB; the largest worker offers %s MB", job_id, tier, max(offered))
         return {MEMORY_RESOURCE: min(float(tier), max(offered))}
+
+    def _workers(self) -> dict[str, Any]:
+        """The scheduler's workers, asked at most every ``WORKERS_MAX_AGE`` seconds (not per job)."""
+        now = time.monotonic()
+        if self._workers_seen is None or now - self._workers_seen[0] > WORKERS_MAX_AGE:
+            workers = self._ask("identity", n_workers=-1).get("workers", {})
+            self._limits.update({a: float(w.get("memory_limit") or 0) for a, w in workers.items()})
+            self._workers_seen = (now, workers)
+        return self._workers_seen[1]
 
     def _raise_tier(self, job_id: int) -> int:
         if self.db is None:
