@@ -193,7 +193,7 @@ def run_sample_job(settings: Settings, target: str, params: dict[str, Any]) -> d
 def _process_one(settings: Settings, db: Database, target: str, params: dict[str, Any]) -> dict[str, Any]:
     with db.session() as session:
         sample = queries.get_sample(session, target)
-        experiment = queries.get_experiment(session, str(params["experiment"]))
+        experiment = _experiment(session, str(params["experiment"]))
         if settings.online:  # this sample's raw files only: downloads fan out with the jobs
             download_raw_files(settings, [sample])
         processor = f"affymetrix-{params.get('method', 'mas5')}" if _cel_sha256(sample) else "submitter"
@@ -215,7 +215,7 @@ def _process_and_store(
 ) -> dict[str, Any]:
     with db.session() as session:
         sample = queries.get_sample(session, target)
-        experiment = queries.get_experiment(session, str(params["experiment"]))
+        experiment = _experiment(session, str(params["experiment"]))
         method = str(params.get("method", "mas5"))
         refused = _run_pipeline(settings, db, session, experiment, sample, method)
         if refused is not None:
@@ -263,6 +263,16 @@ def _run_pipeline(
         reason = f"{array_refusal}; and {reason}"
     mark_unprocessable(sample, reason)
     return reason
+
+
+def _experiment(session: Session, accession: str) -> Experiment:
+    """The job's experiment row alone: a sample job never reads its siblings.
+
+    ``queries.get_experiment`` also loads every sample (with platform, organism and results),
+    which made each of an experiment's N sample jobs read all N samples.
+    """
+    experiment = session.scalar(select(Experiment).where(Experiment.accession == accession))
+    return experiment if experiment is not None else queries.get_experiment(session, accession)
 
 
 def _cel_sha256(sample: Sample) -> str:
