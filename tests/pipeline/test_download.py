@@ -15,7 +15,7 @@ from fixture_server import FixtureServer
 
 from genemill.config import Settings
 from genemill.pipeline.affymetrix import install_cdf
-from genemill.pipeline.process import process_experiment
+from genemill.pipeline.process import process_experiment, process_experiments
 from genemill.pipeline.survey import import_metadata
 from genemill.store import queries
 from genemill.store.db import Database
@@ -69,4 +69,28 @@ def test_cels_are_downloaded_and_unfetchable_ones_fall_back(tmp_path) -> None:
         fallback = queries.get_sample(session, "GSM11810")
         assert current_values(fallback).result.mode == "submitter"  # type: ignore[union-attr]
         assert "404" in fallback.qc["raw_download_error"]
+    db.dispose()
+
+
+def test_a_per_sample_job_keeps_why_the_array_gave_way_to_the_submitter_table(tmp_path) -> None:
+    """MAS5 runs one job per sample: an array without its CDF (none installed, none to fetch)
+    is processed from the submitter's table, and the sample keeps the Affymetrix refusal."""
+    with FixtureServer() as server:
+        server.add_file(
+            "/geo/samples/GSM11nnn/GSM11805/suppl/GSM11805.CEL.gz", FOCUS / "HG-Focus-1-121502.calvin.CEL.gz"
+        )
+        settings = Settings(
+            home=tmp_path / "home", online=True, geo_base_url=server.base_url, retry_backoff_seconds=0.01
+        )
+        db = Database(settings.resolved_database_url)
+        db.migrate()
+        import_metadata(settings, db, _two_sample_family(tmp_path))
+        run = process_experiments(settings, db, ["GSE781"], method="mas5")
+    assert run.samples["GSE781"].processed == ["GSM11805", "GSM11810"]
+    with db.session() as session:
+        sample = queries.get_sample(session, "GSM11805")
+        assert current_values(sample).result.mode == "submitter"  # type: ignore[union-attr]
+        note = sample.qc["submitter_fallback"]
+        assert note["raw_pipeline"] == "affymetrix-mas5"
+        assert "HG-Focus" in note["reason"] and "CDF" in note["reason"]
     db.dispose()

@@ -38,6 +38,7 @@ from genemill.pipeline.sample_jobs import (
     SampleRunReport,
     enqueue_sample_jobs,
     mark_failed_samples,
+    note_submitter_fallback,
     sample_report,
 )
 from genemill.pipeline.submitter import process_submitter
@@ -137,9 +138,7 @@ def _submitter_tables(
     report.processed.update(dict.fromkeys(outcome.processed, "submitter"))
     for accession in outcome.processed:
         if (earlier := raw_refused.get(accession)) is not None:
-            sample = by_accession[accession]
-            note = {"raw_pipeline": earlier.pipeline, "reason": earlier.reason}
-            sample.qc = {**(sample.qc or {}), "submitter_fallback": note}
+            note = note_submitter_fallback(by_accession[accession], earlier.pipeline, earlier.reason)
             report.details.setdefault("submitter_fallback", {})[accession] = note
     for accession, refusal in raw_refused.items():
         if accession not in outcome.processed:

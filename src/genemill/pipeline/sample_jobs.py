@@ -53,6 +53,7 @@ __all__ = [
     "SampleRunReport",
     "enqueue_sample_jobs",
     "mark_failed_samples",
+    "note_submitter_fallback",
     "process_samples",
     "run_sample_job",
     "sample_report",
@@ -252,6 +253,8 @@ def _run_pipeline(
     with hold_lock(db, shared, timeout=LOCK_TIMEOUT) if array_refusal else nullcontext():
         submitted = process_submitter(settings, session, experiment, [sample])
         if sample.accession in submitted.processed:
+            if array_refusal:
+                note_submitter_fallback(sample, f"affymetrix-{method}", array_refusal)
             result = _current_result(session, sample, "submitter")
             if result is not None:
                 _move_outputs(settings, result, experiment, sample)
@@ -273,6 +276,13 @@ def _experiment(session: Session, accession: str) -> Experiment:
     """
     experiment = session.scalar(select(Experiment).where(Experiment.accession == accession))
     return experiment if experiment is not None else queries.get_experiment(session, accession)
+
+
+def note_submitter_fallback(sample: Sample, pipeline: str, reason: str) -> dict[str, str]:
+    """Keep on the sample why its raw data were not used when its submitter's table stood in."""
+    note = {"raw_pipeline": pipeline, "reason": reason}
+    sample.qc = {**(sample.qc or {}), "submitter_fallback": note}
+    return note
 
 
 def _cel_sha256(sample: Sample) -> str:
