@@ -90,3 +90,26 @@ def test_rnaseq_result_records_the_sha256_of_each_written_file(settings: Setting
         sample = next(iter(session.scalars(select(ProcessingResult)).one().samples))
         current = current_values(sample)
         assert current is not None and current.result.output_sha256 == _sha256(current.path)
+
+
+def test_only_the_current_result_is_retired(db: Database, tmp_path: Path) -> None:
+    values = pd.DataFrame({"GSM1": [1.0], "GSM2": [2.0]}, index=["ENSG1"])
+    for number in range(3):
+        path = tmp_path / f"{number}.parquet"
+        digest = write_expression(path, values * number, metadata={"value_type": "log2"})
+        with db.session() as session:
+            experiment = store_experiment(session, _experiment_metadata())
+            record_result(
+                session,
+                list(experiment.samples),
+                experiment=experiment,
+                processor="constructed",
+                version=str(number),
+                mode="raw",
+                parameters={},
+                input_sha256=[],
+                files=[("expression", path, digest)],
+            )
+    with db.session() as session:
+        current = {r.processor_version: r.is_current for r in session.scalars(select(ProcessingResult))}
+    assert current == {"0": False, "1": False, "2": True}

@@ -113,17 +113,18 @@ def write_expression(
     table = pa.table(arrays)
     table = table.replace_schema_metadata({_KEY: json.dumps(metadata, default=str).encode()})
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as tmp:
-        tmp_path = Path(tmp.name)
     # Dictionary encoding helps the string id columns only; on float columns it costs time and space.
     text_columns = [name for name in table.column_names if name == "feature_id" or name in ANNOTATION_COLUMNS]
-    try:
-        with tmp_path.open("wb") as fh:
-            sink = _HashingFile(fh)
+    # Written through the temporary file's own handle (one open, not two), then renamed into place.
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as tmp:
+        tmp_path = Path(tmp.name)
+        try:
+            sink = _HashingFile(tmp.file)
             pq.write_table(table, sink, compression="zstd", use_dictionary=text_columns)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
+        except BaseException:
+            tmp.close()
+            tmp_path.unlink(missing_ok=True)
+            raise
     tmp_path.replace(path)
     return sink.digest.hexdigest()
 

@@ -23,14 +23,17 @@ __all__ = [
 ]
 
 
-def find_experiment(session: Session, accession: str) -> Experiment | None:
-    """The experiment with this accession (or alternate accession), or None."""
+def find_experiment(session: Session, accession: str, *, with_files: bool = False) -> Experiment | None:
+    """The experiment with this accession (or alternate accession), or None.
+
+    ``with_files`` also loads every sample's original files in one query (processing reads them
+    for each sample; lazily that is one query per sample).
+    """
     code = accession.strip().upper()
-    query = select(Experiment).options(
-        selectinload(Experiment.samples).selectinload(Sample.platform),
-        selectinload(Experiment.samples).selectinload(Sample.organism),
-        selectinload(Experiment.samples).selectinload(Sample.results),
-    )
+    related: list[Any] = [Sample.platform, Sample.organism, Sample.results]
+    if with_files:
+        related.append(Sample.original_files)
+    query = select(Experiment).options(*(selectinload(Experiment.samples).selectinload(r) for r in related))
     experiment = session.scalar(query.where(Experiment.accession == code))
     if experiment is not None:
         return experiment
@@ -41,9 +44,9 @@ def find_experiment(session: Session, accession: str) -> Experiment | None:
     return None
 
 
-def get_experiment(session: Session, accession: str) -> Experiment:
-    """The experiment with this accession; NotFoundError when absent."""
-    experiment = find_experiment(session, accession)
+def get_experiment(session: Session, accession: str, *, with_files: bool = False) -> Experiment:
+    """The experiment with this accession; NotFoundError when absent (``with_files``: see above)."""
+    experiment = find_experiment(session, accession, with_files=with_files)
     if experiment is None:
         msg = f"no experiment {accession!r} in this genemill database (try `genemill add {accession}`)"
         raise NotFoundError(msg)

@@ -68,7 +68,8 @@ def record_result(
             result.output_sha256 = digest
     for sample in samples:
         for old in sample.results:
-            old.is_current = False
+            if old.is_current:  # setting False again would still make it dirty for the flush
+                old.is_current = False
         sample.processing_state = ProcessingState.PROCESSED
         sample.unprocessable_reason = None
     result.samples = list(samples)
