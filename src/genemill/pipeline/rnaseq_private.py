@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from genemill.config import Settings
 from genemill.errors import InputError, SalmonFormatError
 from genemill.formats.salmon import read_quant
-from genemill.pipeline.ingest import finish_experiment
+from genemill.pipeline.ingest import finish_experiment, index_inputs
 from genemill.pipeline.private import private_accession
 from genemill.pipeline.rnaseq_process import (
     FASTQ_KIND,
@@ -379,7 +379,8 @@ def process_rnaseq_experiment(
 ) -> RnaSeqOutcome:
     """Process every RNA-seq sample of a stored experiment in one unit of work."""
     with db.session() as session:
-        experiment = queries.get_experiment(session, accession)
+        experiment = queries.get_experiment(session, accession, with_files=True)
+        before = index_inputs(experiment)
         samples = [s for s in experiment.samples if has_rnaseq_files(s)]
         outcome = process_rnaseq(
             settings,
@@ -391,5 +392,5 @@ def process_rnaseq_experiment(
             threads=threads,
             progress=progress,
         )
-        finish_experiment(session, experiment)
+        finish_experiment(session, experiment, unchanged_since=before)
     return outcome

@@ -1,0 +1,109 @@
+"""Tests for finish_experiment's reindex-only-when-needed and the processing load of an experiment."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import delete, inspect, select
+
+from genemill.formats.records import ExperimentMetadata, PlatformRecord, SampleRecord, SeriesRecord
+from genemill.pipeline import ingest
+from genemill.pipeline.ingest import finish_experiment, index_inputs, store_experiment
+from genemill.store import queries
+from genemill.store.db import Database
+from genemill.store.models import ProcessingState
+from genemill.store.search_models import ExperimentFacet, ExperimentSearch
+
+
+def _metadata() -> ExperimentMetadata:
+    """Hand-written two-sample experiment (constructed here, not real data)."""
+    samples = [
+        SampleRecord(
+            accession=f"GSM{i}",
+            title=f"sample {i}",
+            platform="GPL1",
+            supplementary_files=[f"ftp://example.org/GSM{i}.CEL.gz"],
+        )
+        for i in (1, 2)
+    ]
+    return ExperimentMetadata(
+        source="GEO",
+        series=SeriesRecord(accession="GSE1", title="constructed"),
+        platforms=[PlatformRecord(accession="GPL1", title="constructed")],
+        samples=samples,
+    )
+
+
+@pytest.fixture
+def reindexed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Experiment ids reindexed by finish_experiment (the real reindex still runs)."""
+    calls: list[int] = []
+    real = ingest.reindex_experiment
+
+    def spy(session, experiment) -> None:  # type: ignore[no-untyped-def]
+        calls.append(experiment.id)
+        real(session, experiment)
+
+    monkeypatch.setattr(ingest, "reindex_experiment", spy)
+    return calls
+
+
+def _downloadable(db: Database) -> int:
+    with db.session() as session:
+        rows = session.scalars(select(ExperimentFacet).where(ExperimentFacet.facet == "platform"))
+        return sum(row.downloadable_samples for row in rows)
+
+
+def test_unchanged_states_skip_the_reindex_and_a_state_change_does_not(db: Database, reindexed) -> None:
+    with db.session() as session:
+        store_experiment(session, _metadata())
+    reindexed.clear()
+    with db.session() as session:
+        experiment = queries.get_experiment(session, "GSE1")
+        before = index_inputs(experiment)
+        finish_experiment(session, experiment, unchanged_since=before)
+    assert reindexed == []
+    assert _downloadable(db) == 0
+    with db.session() as session:
+        experiment = queries.get_experiment(session, "GSE1")
+        before = index_inputs(experiment)
+        experiment.samples[0].processing_state = ProcessingState.PROCESSED
+        finish_experiment(session, experiment, unchanged_since=before)
+    assert len(reindexed) == 1
+    assert _downloadable(db) == 1
+
+
+def test_a_missing_search_row_is_written_even_when_unchanged(db: Database, reindexed) -> None:
+    with db.session() as session:
+        experiment = store_experiment(session, _metadata())
+        session.execute(delete(ExperimentSearch).where(ExperimentSearch.experiment_id == experiment.id))
+    reindexed.clear()
+    with db.session() as session:
+        experiment = queries.get_experiment(session, "GSE1")
+        finish_experiment(session, experiment, unchanged_since=index_inputs(experiment))
+    assert len(reindexed) == 1
+    with db.session() as session:
+        assert session.scalar(select(ExperimentSearch.experiment_id)) is not None
+
+
+def test_without_a_snapshot_finish_experiment_always_reindexes(db: Database, reindexed) -> None:
+    with db.session() as session:
+        store_experiment(session, _metadata())
+    reindexed.clear()
+    with db.session() as session:
+        finish_experiment(session, queries.get_experiment(session, "GSE1"))
+    assert len(reindexed) == 1
+
+
+def test_with_files_loads_every_samples_files_up_front(db: Database) -> None:
+    with db.session() as session:
+        store_experiment(session, _metadata())
+    with db.session() as session:
+        plain = queries.get_experiment(session, "GSE1")
+        assert all("original_files" in inspect(s).unloaded for s in plain.samples)
+    with db.session() as session:
+        loaded = queries.get_experiment(session, "GSE1", with_files=True)
+        assert all("original_files" not in inspect(s).unloaded for s in loaded.samples)
+        assert sorted(f.filename for s in loaded.samples for f in s.original_files) == [
+            "GSM1.CEL.gz",
+            "GSM2.CEL.gz",
+        ]
