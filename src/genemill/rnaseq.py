@@ -11,17 +11,19 @@ Sample names: the parent directory for the canonical file names (``<sample>/quan
 (``SRR5125621.quant.sf.gz`` → ``SRR5125621``, ``Sample_1.sf`` → ``Sample_1``); pass
 ``sample_names=`` to choose them.
 
-Start-up cost: ``import genemill.rnaseq`` loads NumPy only. pandas (with pyarrow, ~0.3–0.6 s to
-import) is needed for the DataFrames of the result; ``tximport`` starts importing it in a
-background thread while it reads the quantification files (Arrow's CSV parser and zlib run without
-the GIL), so a fresh process pays for the two side by side rather than one after the other.
+Start-up cost: ``import genemill.rnaseq`` loads NumPy and returns. pandas and pyarrow (~0.3–0.6 s
+to import; the result's DataFrames and the tx2gene readers need them) load in a background thread
+started by the import, which also runs both parsers once on a one-row input (Arrow and pandas set
+themselves up on first use). ``tximport`` reads the quantification files meanwhile (Arrow's CSV
+parser and zlib run without the GIL) and waits for that thread only when it needs tx2gene, so a
+fresh process pays for the two side by side rather than one after the other, and a later first
+call pays for neither.
 """
 
 from __future__ import annotations
 
-import importlib
+import io
 import os
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,7 +45,14 @@ from genemill.numerics.tximport import (
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["QuantType", "TximportResult", "read_transcript_estimates", "sample_name", "tximport"]
+__all__ = [
+    "QuantType",
+    "TximportResult",
+    "read_transcript_estimates",
+    "sample_name",
+    "tximport",
+    "wait_for_readers",
+]
 
 QuantType = Literal["salmon", "kallisto", "rsem"]
 PathLike = str | os.PathLike[str]
@@ -109,11 +118,10 @@ def tximport(
         Samples with different transcripts, duplicate sample names, or transcripts missing from
         tx2gene.
     """
-    pandas_imported = _import_in_background("pandas")
     files = [Path(path) for path in paths]
     names = _sample_names(files, sample_names)
     estimates = read_transcript_estimates(files, type=type)
-    pandas_imported()
+    wait_for_readers()
     import pandas as pd
 
     table = _tx2gene_frame(tx2gene, tx2gene_order)
@@ -175,21 +183,28 @@ def read_transcript_estimates(
     return TranscriptEstimates(transcript_ids=reference, abundance=abundance, counts=counts, length=length)
 
 
-def _import_in_background(name: str) -> Callable[[], None]:
-    """Start importing module ``name`` in a thread; return a function that waits for it.
+def _load_table_readers() -> None:
+    """Import the tx2gene readers (pandas, pyarrow) and run both parsers once on a one-row input.
 
-    An import error is left for the caller's own ``import`` to raise, in its thread.
+    Arrow's CSV reader and pandas set themselves up on first use (~3-5 ms): done here, in the
+    background, that set-up does not land on the first ``tximport`` call. Any error is left for
+    the call itself to raise, in the caller's thread.
     """
-    if name in sys.modules:
-        return lambda: None
+    try:
+        from genemill.formats.gtf import read_tx2gene_table
 
-    def load() -> None:
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - the waiting caller's import raises it again
-            return
+        read_quant(
+            io.BytesIO(b"Name\tLength\tEffectiveLength\tTPM\tNumReads\nt\t2\t1\t1\t1\n"),
+            source_format="salmon",
+        )
+        read_tx2gene_table(io.BytesIO(b"t\tg\n"))
+    except Exception:  # noqa: BLE001 - the call raises it again, where it can be handled
+        return
 
-    thread = threading.Thread(target=load, name=f"import-{name}", daemon=True)
+
+def _in_background(work: Callable[[], None], name: str) -> Callable[[], None]:
+    """Start ``work`` in a daemon thread; return a function that waits for it to end."""
+    thread = threading.Thread(target=work, name=name, daemon=True)
     thread.start()
     return thread.join
 
@@ -285,3 +300,17 @@ def _describe(files: Sequence[Path]) -> str:
     if len(files) == 1:
         return str(files[0])
     return f"{files[0]} (and the other {len(files) - 1} samples, same transcripts)"
+
+
+# pandas (for the result) and the tx2gene readers (pandas, pyarrow) load in the background from
+# import on, while the caller goes on and while the first call reads its quantification files.
+_readers_loaded = _in_background(_load_table_readers, "genemill-load-table-readers")
+
+
+def wait_for_readers() -> None:
+    """Return once the background loading started by ``import genemill.rnaseq`` has finished.
+
+    ``tximport`` waits for it by itself; call this only to keep that loading off a measurement
+    of a first call (as a session that imported the module earlier would have it).
+    """
+    _readers_loaded()
