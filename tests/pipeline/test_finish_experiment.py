@@ -94,16 +94,20 @@ def test_without_a_snapshot_finish_experiment_always_reindexes(db: Database, rei
     assert len(reindexed) == 1
 
 
-def test_with_files_loads_every_samples_files_up_front(db: Database) -> None:
+def test_for_processing_loads_files_organisms_and_results_up_front(db: Database) -> None:
     with db.session() as session:
         store_experiment(session, _metadata())
     with db.session() as session:
         plain = queries.get_experiment(session, "GSE1")
         assert all("original_files" in inspect(s).unloaded for s in plain.samples)
     with db.session() as session:
-        loaded = queries.get_experiment(session, "GSE1", with_files=True)
-        assert all("original_files" not in inspect(s).unloaded for s in loaded.samples)
+        loaded = queries.get_experiment(session, "GSE1", for_processing=True)
+        for sample in loaded.samples:
+            unloaded = inspect(sample).unloaded
+            assert not {"original_files", "organism", "results"} & unloaded
+            assert "platform" in unloaded  # processing does not read it; it loads if touched
         assert sorted(f.filename for s in loaded.samples for f in s.original_files) == [
             "GSM1.CEL.gz",
             "GSM2.CEL.gz",
         ]
+        assert {s.platform.accession for s in loaded.samples} == {"GPL1"}

@@ -379,7 +379,7 @@ def process_rnaseq_experiment(
 ) -> RnaSeqOutcome:
     """Process every RNA-seq sample of a stored experiment in one unit of work."""
     with db.session() as session:
-        experiment = queries.get_experiment(session, accession, with_files=True)
+        experiment = queries.get_experiment(session, accession, for_processing=True)
         before = index_inputs(experiment)
         samples = [s for s in experiment.samples if has_rnaseq_files(s)]
         outcome = process_rnaseq(

