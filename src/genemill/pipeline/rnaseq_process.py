@@ -37,7 +37,13 @@ import genemill
 from genemill.config import Settings
 from genemill.errors import InputError, ProcessingError
 from genemill.pipeline.rnaseq_download import download_fastqs, pending_fastqs
-from genemill.pipeline.rnaseq_store import QuantInput, ResultSpec, store_gene_tables, summarize_runs
+from genemill.pipeline.rnaseq_store import (
+    QuantInput,
+    ResultSpec,
+    prepare_gene_layout,
+    store_gene_tables,
+    summarize_runs,
+)
 from genemill.pipeline.salmon import (
     MIN_MAPPING_RATE,
     SalmonQc,
@@ -285,9 +291,10 @@ def _read_reference_tx2gene(path: str, _stamp: tuple[int, int]) -> pd.DataFrame:
 
 
 def _prefetch_tx2gene(reference: Reference) -> None:
-    """Warm the cache; a failure is raised again, in the caller's thread, by the real read."""
+    """Warm the caches (table, and its transcript → gene layout); a failure is raised again, in
+    the caller's thread, by the real read."""
     with contextlib.suppress(Exception):
-        reference_tx2gene(reference)
+        prepare_gene_layout(reference_tx2gene(reference), source=str(reference.tx2gene))
 
 
 def reference_tx2gene(reference: Reference) -> pd.DataFrame:
