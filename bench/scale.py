@@ -3,18 +3,17 @@
 1. **Per-sample MAS5 through the job queue on Dask**: ``--arrays`` GENERATED CELs (made by
    ``bench/generate_affy.py``) are imported as one private experiment, then processed with
    ``genemill.pipeline.process.process_experiments(method="mas5")`` -- what ``genemill process
-   --method mas5 --scheduler ...`` runs: one durable job per array, SQLite or the
-   ``--database-url`` queue -- on a ``distributed.LocalCluster`` of 1, then 2 worker processes
-   (one thread each, ``MEMORY`` resource 4096 MB each). Prints arrays/s, the speed-up over one
-   worker and the peak RSS of each worker process (sampled every 0.1 s with psutil, else /proc).
+   --method mas5 --scheduler ...`` runs: one durable job per array, SQLite or the ``--database-url``
+   queue -- on a ``distributed.LocalCluster`` of 1, then 2 worker processes (one thread each,
+   ``MEMORY`` resource 4096 MB each, genemill's ``DASK_CONFIG``). Prints arrays/s, the speed-up over
+   one worker and the peak RSS of each worker process (sampled every 0.1 s with psutil, else /proc).
    Workers import genemill before the clock starts; every run processes all arrays (``force``). Also
-   prints the workers' CPU seconds per array and their CPU share (CPU seconds / (wall x
-   workers)), which shows when other load on the machine, not genemill, limited the speed-up,
-   the CPU seconds per array of this process (the runner, the Dask client and the LocalCluster's
-   scheduler: what competes with the workers for the cores) and of everything else on the machine
-   (``/proc/stat``; the PostgreSQL server among it), and ``/proc/loadavg`` before and after every
-   run: a run on a loaded machine is recognizable.
-   A run that fails is reported and the others still run.
+   prints the workers' CPU seconds per array and their CPU share (CPU seconds / (wall x workers)),
+   which shows when other load on the machine, not genemill, limited the speed-up, the CPU seconds
+   per array of this process (the runner, the Dask client and the LocalCluster's scheduler: what
+   competes with the workers for the cores) and of everything else on the machine (``/proc/stat``;
+   the PostgreSQL server among it), and ``/proc/loadavg`` before and after every run: a run on a
+   loaded machine is recognizable. A run that fails is reported and the others still run.
 2. **Bounded-memory RMA** (``--rma-arrays K``, 0 to skip): in fresh subprocesses, in-memory
    ``numerics.rma.rma`` vs ``numerics.rma_chunked.rma_chunked`` (memmap scratch, 4 arrays per
    chunk) on K GENERATED arrays; prints wall time, the RSS high-water mark while RMA runs
@@ -107,20 +106,24 @@ def _loadavg() -> str:
 
 
 def _run(settings, db, accession: str, n_workers: int, *, force: bool) -> dict:
+    import dask
     from distributed import Client, LocalCluster
 
-    from genemill.pipeline.dask_executor import DaskExecutor
+    from genemill.pipeline.dask_executor import DASK_CONFIG, DaskExecutor
     from genemill.pipeline.process import process_experiments
 
     settings = settings.model_copy(update={"workers": 2 * n_workers})
     load_before = _loadavg()
-    with LocalCluster(
-        n_workers=n_workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",
-        resources={"MEMORY": 4096},
-    ) as cluster:
+    with (
+        dask.config.set(DASK_CONFIG),
+        LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            resources={"MEMORY": 4096},
+        ) as cluster,
+    ):
         with Client(cluster) as client:
             client.wait_for_workers(n_workers, timeout=300)
             pids = client.run(_warm)
