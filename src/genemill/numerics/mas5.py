@@ -133,8 +133,12 @@ def _zone_statistics(
     n_arrays = intensities.shape[1]
     background = np.empty((grid_dim, n_arrays))
     noise = np.empty((grid_dim, n_arrays))
+    # One stable (radix) sort groups the cells by zone, each zone's cells in their input order,
+    # as the boolean mask ``zone == k`` picks them (16 passes over the chip, before).
+    order = np.argsort(zone.astype(np.int16), kind="stable")
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(zone, minlength=grid_dim))))
     for k in range(grid_dim):
-        members = intensities[zone == k]
+        members = intensities[order[bounds[k] : bounds[k + 1]]]
         n_low = int(low_fraction * len(members))
         if n_low < 2:
             msg = (
@@ -148,6 +152,41 @@ def _zone_statistics(
         background[k] = mean
         noise[k] = np.sqrt(np.cumsum((lowest - mean) ** 2, axis=0)[-1] / (n_low - 1))
     return background, noise
+
+
+_BLOCK_CELLS = 16_384
+
+
+def _weighted_correction(
+    values: FloatArray,
+    ax: IntArray,
+    ay: IntArray,
+    centroid_x: FloatArray,
+    centroid_y: FloatArray,
+    zone_bg: FloatArray,
+    zone_noise: FloatArray,
+    *,
+    smooth: float,
+    noise_fraction: float,
+) -> FloatArray:
+    """``max(I − bg, noise_fraction · noise)`` of some cells, bg and noise weighted over the zones."""
+    x, y = ax.astype(np.float64), ay.astype(np.float64)
+    weight_sum = np.zeros(len(values))
+    background = np.zeros_like(values)
+    noise = np.zeros_like(values)
+    weight, other = np.empty(len(values)), np.empty(len(values))
+    for k in range(len(centroid_x)):  # sequential sums over the zones, in the C code's order
+        np.subtract(x, centroid_x[k], out=weight)
+        np.multiply(weight, weight, out=weight)
+        np.subtract(y, centroid_y[k], out=other)
+        np.multiply(other, other, out=other)
+        np.add(weight, other, out=weight)
+        np.add(weight, smooth, out=weight)
+        np.divide(1.0, weight, out=weight)
+        weight_sum += weight
+        background += weight[:, None] * zone_bg[k]
+        noise += weight[:, None] * zone_noise[k]
+    return np.maximum(values - background / weight_sum[:, None], noise_fraction * noise / weight_sum[:, None])
 
 
 def mas5_background(
@@ -196,18 +235,23 @@ def mas5_background(
     ax, ay = flat % n_rows + 1, flat // n_rows + 1
     zone, centroid_x, centroid_y = _zone_geometry(ax, ay, rows=n_rows, cols=n_cols, grid_dim=grid_dim)
     zone_bg, zone_noise = _zone_statistics(values, zone, grid_dim=grid_dim, low_fraction=low_fraction)
-    # Sequential sums over the zones, in the C code's order.
-    weight_sum = np.zeros(len(values))
-    background = np.zeros_like(values)
-    noise = np.zeros_like(values)
-    for k in range(grid_dim):
-        weight = 1.0 / ((ax - centroid_x[k]) ** 2 + (ay - centroid_y[k]) ** 2 + smooth)
-        weight_sum += weight
-        background += weight[:, None] * zone_bg[k]
-        noise += weight[:, None] * zone_noise[k]
-    corrected = np.maximum(
-        values - background / weight_sum[:, None], noise_fraction * noise / weight_sum[:, None]
-    )
+    corrected = np.empty_like(values)
+    # Cells in blocks that stay in the core's cache through the 16 zone passes (the whole chip's
+    # temporaries do not: two workers sharing a cache then slowed each other by ~15 %). Each cell's
+    # sums run over the zones in the C code's order, so the result does not depend on the blocks.
+    for start in range(0, len(values), _BLOCK_CELLS):
+        block = slice(start, start + _BLOCK_CELLS)
+        corrected[block] = _weighted_correction(
+            values[block],
+            ax[block],
+            ay[block],
+            centroid_x,
+            centroid_y,
+            zone_bg,
+            zone_noise,
+            smooth=smooth,
+            noise_fraction=noise_fraction,
+        )
     return corrected.reshape(np.shape(intensities))
 
 

@@ -100,14 +100,35 @@ def _tie_term_exact(shifted: list[float]) -> float:
     return total + run**3 - run
 
 
-def _signed_rank_parts(shifted: FloatArray, kept: npt.NDArray[np.bool_], segments: IntArray) -> FloatArray:
-    """Per segment: [positive rank sum, number of pairs, tie term, mixed-sign-tie flag]."""
+def _order_within_segments(keys: FloatArray, starts: IntArray, sizes: IntArray) -> IntArray:
+    """The permutation sorting ``keys`` within each contiguous segment (stable), segments in place.
+
+    Equal to ``np.lexsort((keys, segment_ids))`` for contiguous ascending segments, but segments
+    of one size are sorted as the rows of one small matrix: a chip has a few sizes (mostly 11 or
+    16 pairs), and sorting 11 numbers per row stays in cache where one sort of the whole chip
+    did not.
+    """
+    order = np.empty(len(keys), dtype=np.intp)
+    for size in np.unique(sizes):
+        rows = starts[sizes == size][:, None] + np.arange(size)
+        within = np.argsort(keys[rows], axis=1, kind="stable")
+        order[rows] = np.take_along_axis(rows, within, axis=1)
+    return order
+
+
+def _signed_rank_parts(
+    shifted: FloatArray, kept: npt.NDArray[np.bool_], segments: IntArray, starts: IntArray, sizes: IntArray
+) -> FloatArray:
+    """Per segment: [positive rank sum, number of pairs, tie term, mixed-sign-tie flag].
+
+    ``segments`` are contiguous and ascending; ``starts``/``sizes`` give each one's rows.
+    """
     n_segments = int(segments[-1]) + 1
     magnitude = np.where(kept, np.abs(shifted), np.inf)  # dropped pairs sort last and are masked
-    order = np.lexsort((magnitude, segments))
+    order = _order_within_segments(magnitude, starts, sizes)
     magnitude, seg, use = magnitude[order], segments[order], kept[order]
     positive = (shifted[order] > 0) & use
-    position = np.arange(len(seg)) - np.searchsorted(seg, seg, side="left")
+    position = np.arange(len(seg)) - np.repeat(starts, sizes)
     new_tie = np.ones(len(seg), dtype=bool)
     new_tie[1:] = (seg[1:] != seg[:-1]) | (magnitude[1:] != magnitude[:-1])
     tie = np.cumsum(new_tie) - 1
@@ -164,13 +185,14 @@ def detection_p_values(
     # Work on one flat vector of (array, probe set) segments: array-major, pairs in input order.
     shifted = ((pm2 - mm2) / (pm2 + mm2) - tau).T.ravel()
     segments = (segment_ids(bounds)[None, :] + n_sets * np.arange(n_arrays)[:, None]).ravel()
+    sizes = np.tile(np.diff(bounds), n_arrays)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     kept = shifted != 0
     if saturation is not None:
         saturated = (mm2 > saturation).T.ravel()
         n_saturated = np.bincount(segments, weights=saturated, minlength=n_sets * n_arrays)
-        sizes = np.tile(np.diff(bounds), n_arrays)
         kept &= ~saturated | (n_saturated == sizes)[segments]
-    stat, nx, ties, mixed = _signed_rank_parts(shifted, kept, segments)
+    stat, nx, ties, mixed = _signed_rank_parts(shifted, kept, segments, starts, sizes)
     for k in np.flatnonzero(mixed):
         ties[k] = _tie_term_exact(shifted[(segments == k) & kept].tolist())
     with np.errstate(invalid="ignore", divide="ignore"):
