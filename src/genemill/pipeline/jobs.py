@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from genemill.config import Settings
 from genemill.errors import InputError, NotFoundError, ProcessingError
 from genemill.pipeline.executors import Executor
+from genemill.pipeline.heap import keep_temporaries_on_heap
 from genemill.store.db import Database
 from genemill.store.models import Job, JobState, utcnow
 
@@ -258,6 +259,7 @@ def execute_job(
     ``handler`` (``module:function``) is resolved by the submitting process and travels with the
     job, so registrations made there also hold in worker processes.
     """
+    keep_temporaries_on_heap()  # once per process: job kernels allocate large temporaries
     try:
         result = _resolve(handler or kind)(settings, target, params)
     except Exception as exc:  # the job boundary: record everything, classify, never swallow silently
