@@ -6,7 +6,7 @@
    --method mas5 --scheduler ...`` runs: one durable job per array, SQLite or the ``--database-url``
    queue -- on a ``distributed.LocalCluster`` of 1, then 2 worker processes (one thread each,
    ``MEMORY`` resource 4096 MB each, genemill's ``DASK_CONFIG``). Prints arrays/s, the speed-up over
-   one worker and the peak RSS of each worker process (sampled every 0.1 s with psutil, else /proc).
+   one worker and the peak RSS of each worker process (its ``VmHWM``, read after the run).
    Workers import genemill before the clock starts; every run processes all arrays (``force``). Also
    prints the workers' CPU seconds per array and their CPU share (CPU seconds / (wall x workers)),
    which shows when other load on the machine, not genemill, limited the speed-up, the CPU seconds
@@ -32,7 +32,6 @@ import resource
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -60,33 +59,16 @@ def _machine_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def _rss_mb(pid: int) -> float:
-    try:
-        import psutil
+def _peak_rss_mb(pid: int) -> float:
+    """The process's resident-set high-water mark (``VmHWM``): its exact peak, with no sampling.
 
-        return psutil.Process(pid).memory_info().rss / 2**20
-    except ImportError:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+    Read once after the run: a sampling thread in this process would compete with the workers for
+    the cores (the 0.1 s sampler it replaces cost ~1 ms of CPU per array).
+    """
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return 0.0
-
-
-class _Sampler(threading.Thread):
-    """Sample the RSS of the given worker processes every 0.1 s; keep the peak of each."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        super().__init__(daemon=True)
-        self.pids, self.peak = pids, dict.fromkeys(pids, 0.0)
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.wait(0.1):
-            for name, pid in self.pids.items():
-                try:
-                    self.peak[name] = max(self.peak[name], _rss_mb(pid))
-                except (OSError, ProcessLookupError):
-                    continue
 
 
 def _warm() -> int:
@@ -127,8 +109,6 @@ def _run(settings, db, accession: str, n_workers: int, *, force: bool) -> dict:
         with Client(cluster) as client:
             client.wait_for_workers(n_workers, timeout=300)
             pids = client.run(_warm)
-        sampler = _Sampler(pids)
-        sampler.start()
         executor = DaskExecutor(cluster=cluster, db=db)
         try:
             cpu_before = sum(_cpu_seconds(pid) for pid in pids.values())
@@ -141,10 +121,9 @@ def _run(settings, db, accession: str, n_workers: int, *, force: bool) -> dict:
             cpu = sum(_cpu_seconds(pid) for pid in pids.values()) - cpu_before
             driver = _cpu_seconds(os.getpid()) - driver_before
             machine = _machine_busy_seconds() - machine_before
+            peaks = [_peak_rss_mb(pid) for pid in pids.values()]  # before the workers exit
         finally:
             executor.shutdown()
-            sampler.stop.set()
-            sampler.join()
     report = run.samples[accession]
     return {
         "workers": n_workers,
@@ -152,7 +131,7 @@ def _run(settings, db, accession: str, n_workers: int, *, force: bool) -> dict:
         "processed": len(report.processed),
         "refused": len(report.refused),
         "failed_jobs": len(run.summary.failed),
-        "peak_rss_mb": sorted(sampler.peak.values()),
+        "peak_rss_mb": sorted(peaks),
         "worker_cpu_s_per_array": cpu / max(1, len(report.processed)),
         "worker_cpu_share": cpu / (seconds * n_workers),
         "driver_cpu_s_per_array": driver / max(1, len(report.processed)),

@@ -285,31 +285,41 @@ class RunSummary:
     recovered: int = 0
 
 
-def _record(db: Database, outcome: JobOutcome, summary: RunSummary, *, backoff: float = 1.0) -> None:
-    with db.session() as session:
-        job = session.get(Job, outcome.job_id)
-        if job is None:
-            return
-        job.finished_at = utcnow()
-        if outcome.ok:
-            job.state = JobState.SUCCEEDED
-            job.error = job.error_type = job.traceback = None
-            summary.succeeded.append(job.target)
-            return
-        job.error, job.error_type, job.traceback = outcome.error, outcome.error_type, outcome.traceback
-        if outcome.retryable and job.attempts < job.max_attempts:
-            job.state = JobState.QUEUED
-            job.not_before = utcnow() + dt.timedelta(seconds=min(300.0, backoff * 2 ** (job.attempts - 1)))
-            summary.retried += 1
-        else:
-            job.state = JobState.FAILED
-            job.retryable = outcome.retryable
-            summary.failed.append((job.target, f"{outcome.error_type}: {outcome.error}"))
+def _record(session: Session, outcome: JobOutcome, summary: RunSummary, *, backoff: float = 1.0) -> None:
+    job = session.get(Job, outcome.job_id)
+    if job is None:
+        return
+    job.finished_at = utcnow()
+    if outcome.ok:
+        job.state = JobState.SUCCEEDED
+        job.error = job.error_type = job.traceback = None
+        summary.succeeded.append(job.target)
+        return
+    job.error, job.error_type, job.traceback = outcome.error, outcome.error_type, outcome.traceback
+    if outcome.retryable and job.attempts < job.max_attempts:
+        job.state = JobState.QUEUED
+        job.not_before = utcnow() + dt.timedelta(seconds=min(300.0, backoff * 2 ** (job.attempts - 1)))
+        summary.retried += 1
+    else:
+        job.state = JobState.FAILED
+        job.retryable = outcome.retryable
+        summary.failed.append((job.target, f"{outcome.error_type}: {outcome.error}"))
 
 
-def _claim(db: Database, kinds: list[str] | None, limit: int) -> list[tuple[int, str, str, dict[str, Any]]]:
+def _record_and_claim(
+    db: Database,
+    outcomes: list[JobOutcome],
+    summary: RunSummary,
+    *,
+    kinds: list[str] | None,
+    limit: int,
+    backoff: float,
+) -> list[tuple[int, str, str, dict[str, Any]]]:
+    """Record finished attempts and claim up to ``limit`` more jobs, in one transaction."""
     with db.session() as session:
-        return claim_jobs(session, kinds=kinds, limit=limit)
+        for outcome in outcomes:
+            _record(session, outcome, summary, backoff=backoff)
+        return claim_jobs(session, kinds=kinds, limit=limit) if limit > 0 else []
 
 
 def _next_wait(db: Database, kinds: list[str] | None) -> float | None:
@@ -340,9 +350,16 @@ def run_jobs(
     with db.session() as session:
         summary.recovered = recover_stale(session)
     running: dict[Future[JobOutcome], int] = {}
+    finished: list[JobOutcome] = []
+    backoff = settings.retry_backoff_seconds
     while True:
         free = max(1, settings.workers) - len(running)
-        for job_id, kind, target, params in _claim(db, kinds, free) if free > 0 else []:
+        claimed = _record_and_claim(db, finished, summary, kinds=kinds, limit=free, backoff=backoff)
+        if on_done is not None:
+            for outcome in finished:
+                on_done(outcome)
+        finished = []
+        for job_id, kind, target, params in claimed:
             handler = handler_name(kind)
             future = executor.submit(execute_job, settings, job_id, kind, target, params, handler)
             running[future] = job_id
@@ -355,7 +372,8 @@ def run_jobs(
         done, _ = wait(list(running), return_when=FIRST_COMPLETED)
         for future in done:
             running.pop(future)
-            outcome = future.result()
-            _record(db, outcome, summary, backoff=settings.retry_backoff_seconds)
-            if on_done is not None:
-                on_done(outcome)
+            try:
+                finished.append(future.result())
+            except BaseException:  # e.g. SchedulerLostError: keep what did finish, then stop
+                _record_and_claim(db, finished, summary, kinds=kinds, limit=0, backoff=backoff)
+                raise
