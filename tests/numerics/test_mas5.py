@@ -27,6 +27,7 @@ from genemill.numerics.mas5 import (
     mas5,
     mas5_background,
     mas5_detection,
+    mas5_plan,
     mas5_signal,
     scale_to_target,
     tukey_biweight,
@@ -242,6 +243,27 @@ def test_mas5_matches_affymetrix_chp(chip: tuple[str, list[str], Mas5Result]) ->
         assert np.median(np.abs(result.p_values[:, 0] - p_chp)) < 1e-6
         calls = detection_calls(result.p_values, alpha1=0.04, alpha2=0.065)[:, 0]
         assert np.array_equal(calls, chp.iloc[:, 2].to_numpy())
+
+
+@pytest.mark.parametrize("name", sorted(CHIPS))
+def test_a_plan_reused_across_arrays_gives_the_same_numbers(name: str) -> None:
+    """A per-sample job reuses one plan per CDF: each array alone with it equals the joint run."""
+    folder, cdf_name, cel_names, _ = CHIPS[name]
+    with (DATA / folder / cdf_name).open("rb") as fh:
+        layout = read_cdf(fh)
+    arrays = []
+    for cel_name in cel_names:
+        with (DATA / folder / cel_name).open("rb") as fh:
+            arrays.append(read_cel(fh).intensities)
+    design = {"offsets": layout.offsets, "n_cols": layout.cols, "n_rows": layout.rows}
+    plan = mas5_plan(layout.pm_index, layout.mm_index, n_cols=layout.cols, n_rows=layout.rows)
+    for values in arrays:
+        alone = mas5(values, layout.pm_index, layout.mm_index, **design)
+        planned = mas5(values, layout.pm_index, layout.mm_index, plan=plan, **design)
+        assert np.array_equal(planned.signal, alone.signal)
+        assert np.array_equal(planned.p_values, alone.p_values, equal_nan=True)
+    with pytest.raises(ValueError, match="another array design"):
+        mas5(arrays[0], layout.pm_index, layout.mm_index, plan=plan._replace(n_cols=1), **design)
 
 
 def test_mas5_refuses_pm_only_designs() -> None:

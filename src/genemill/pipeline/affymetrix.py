@@ -38,6 +38,7 @@ from genemill.errors import DownloadError, InputError, NotFoundError, SourceErro
 from genemill.formats.cdf import CdfLayout
 from genemill.formats.cel import CelFile
 from genemill.genes import DEFAULT_COLLAPSE, DEFAULT_MULTI_GENE, map_to_genes
+from genemill.numerics.mas5 import Mas5Plan, mas5_plan
 from genemill.numerics.mas5 import mas5 as mas5_kernel
 from genemill.pipeline.affy_cdf import CdfResolver, cdf_dir, install_cdf
 from genemill.pipeline.affy_reference import current_reference, platform_accession
@@ -104,6 +105,22 @@ def _read_cel(path: Path) -> CelFile:
 _LAST_CEL: dict[str, Any] = {}
 
 
+def _mas5_plan(layout: CdfLayout) -> Mas5Plan:
+    """The layout's MAS5 plan, made once per layout object (layouts are cached per process)."""
+    hit = _PLANS.get(id(layout))
+    if hit is not None and hit[0] is layout:
+        return hit[1]
+    plan = mas5_plan(layout.pm_index, layout.mm_index, n_cols=layout.cols, n_rows=layout.rows)
+    while len(_PLANS) >= _PLANS_KEPT:
+        _PLANS.pop(next(iter(_PLANS)))
+    _PLANS[id(layout)] = (layout, plan)  # the layout is held, so its id is not reused meanwhile
+    return plan
+
+
+_PLANS: dict[int, tuple[CdfLayout, Mas5Plan]] = {}
+_PLANS_KEPT = 4
+
+
 def _check_cels(
     resolver: CdfResolver, samples: list[Sample], outcome: AffyOutcome
 ) -> dict[str, tuple[CdfLayout, list[Sample]]]:
@@ -151,6 +168,7 @@ def _summarize(
         offsets=layout.offsets,
         n_cols=layout.cols,
         n_rows=layout.rows,
+        plan=_mas5_plan(layout),
     )
     keep = np.diff(layout.offsets) > 0
     ids = [pid for pid, k in zip(layout.probeset_ids, keep, strict=True) if k]
