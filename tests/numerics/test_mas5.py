@@ -256,7 +256,7 @@ def test_a_plan_reused_across_arrays_gives_the_same_numbers(name: str) -> None:
         with (DATA / folder / cel_name).open("rb") as fh:
             arrays.append(read_cel(fh).intensities)
     design = {"offsets": layout.offsets, "n_cols": layout.cols, "n_rows": layout.rows}
-    plan = mas5_plan(layout.pm_index, layout.mm_index, n_cols=layout.cols, n_rows=layout.rows)
+    plan = mas5_plan(layout.pm_index, layout.mm_index, **design)
     for values in arrays:
         alone = mas5(values, layout.pm_index, layout.mm_index, **design)
         planned = mas5(values, layout.pm_index, layout.mm_index, plan=plan, **design)

@@ -6,6 +6,8 @@ A probe set is a contiguous run of rows described by ``offsets`` (length ``n_set
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import numpy.typing as npt
 
@@ -41,16 +43,63 @@ def segment_ids(offsets: IntArray) -> IntArray:
     return np.repeat(np.arange(offsets.size - 1), np.diff(offsets))
 
 
-def segment_median(values: FloatArray, offsets: IntArray) -> FloatArray:
+class Segments:
+    """Checked probe-set boundaries and the index arrays derived from them, each made once.
+
+    A per-sample job summarizes one array at a time on the same design: the row → set ids, the
+    starts and sizes, and the row indices of the sets of each size are the same for every array.
+    """
+
+    def __init__(self, offsets: npt.ArrayLike, n_rows: int) -> None:
+        self.offsets = check_offsets(offsets, n_rows)
+        self.n_rows = n_rows
+
+    @cached_property
+    def ids(self) -> IntArray:
+        """The probe-set number of every row."""
+        return segment_ids(self.offsets)
+
+    @cached_property
+    def starts(self) -> IntArray:
+        return self.offsets[:-1]
+
+    @cached_property
+    def sizes(self) -> IntArray:
+        return np.diff(self.offsets)
+
+    @cached_property
+    def row_starts(self) -> IntArray:
+        """The first row of each row's set (``np.repeat(starts, sizes)``)."""
+        return np.repeat(self.starts, self.sizes)
+
+    @cached_property
+    def groups(self) -> list[tuple[IntArray, IntArray]]:
+        """Per distinct set size: the sets of that size and their rows, ``(sets, size)``."""
+        groups = []
+        for size in np.unique(self.sizes):
+            chosen = np.flatnonzero(self.sizes == size)
+            groups.append((chosen, self.starts[chosen][:, None] + np.arange(size)))
+        return groups
+
+
+def as_segments(offsets: npt.ArrayLike | Segments, n_rows: int) -> Segments:
+    """``offsets`` as :class:`Segments` of ``n_rows`` rows (checked; a Segments is reused as is)."""
+    if isinstance(offsets, Segments):
+        if offsets.n_rows != n_rows:
+            msg = f"offsets: expected a design of {n_rows} rows (probe pairs), found {offsets.n_rows}"
+            raise ValueError(msg)
+        return offsets
+    return Segments(offsets, n_rows)
+
+
+def segment_median(values: FloatArray, offsets: IntArray | Segments) -> FloatArray:
     """Median of each probe set's rows, per column (R ``median``: mean of the two middle values).
 
     Probe sets of one size are stacked ``(sets, size, columns)`` and reduced with ``np.median``
     (a partition, not a sort): a chip has only a few distinct probe-set sizes.
     """
-    starts, sizes = offsets[:-1], np.diff(offsets)
-    median: FloatArray = np.empty((sizes.size, values.shape[1]))
-    for size in np.unique(sizes):
-        chosen = np.flatnonzero(sizes == size)
-        rows = starts[chosen][:, None] + np.arange(size)
+    segments = as_segments(offsets, len(values))
+    median: FloatArray = np.empty((segments.sizes.size, values.shape[1]))
+    for chosen, rows in segments.groups:
         median[chosen] = np.median(values[rows], axis=1)
     return median

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from genemill.numerics._segments import as_2d, check_offsets, segment_ids
+from genemill.numerics._segments import Segments, as_2d, as_segments
 
 __all__ = ["SATURATION", "Mas5Detection", "detection_calls", "detection_p_values", "mas5_detection"]
 
@@ -100,7 +100,7 @@ def _tie_term_exact(shifted: list[float]) -> float:
     return total + run**3 - run
 
 
-def _order_within_segments(keys: FloatArray, starts: IntArray, sizes: IntArray) -> IntArray:
+def _order_within_segments(keys: FloatArray, segments: Segments) -> IntArray:
     """The permutation sorting ``keys`` within each contiguous segment (stable), segments in place.
 
     Equal to ``np.lexsort((keys, segment_ids))`` for contiguous ascending segments, but segments
@@ -109,26 +109,20 @@ def _order_within_segments(keys: FloatArray, starts: IntArray, sizes: IntArray) 
     did not.
     """
     order = np.empty(len(keys), dtype=np.intp)
-    for size in np.unique(sizes):
-        rows = starts[sizes == size][:, None] + np.arange(size)
+    for _, rows in segments.groups:
         within = np.argsort(keys[rows], axis=1, kind="stable")
         order[rows] = np.take_along_axis(rows, within, axis=1)
     return order
 
 
-def _signed_rank_parts(
-    shifted: FloatArray, kept: npt.NDArray[np.bool_], segments: IntArray, starts: IntArray, sizes: IntArray
-) -> FloatArray:
-    """Per segment: [positive rank sum, number of pairs, tie term, mixed-sign-tie flag].
-
-    ``segments`` are contiguous and ascending; ``starts``/``sizes`` give each one's rows.
-    """
-    n_segments = int(segments[-1]) + 1
+def _signed_rank_parts(shifted: FloatArray, kept: npt.NDArray[np.bool_], segments: Segments) -> FloatArray:
+    """Per segment: [positive rank sum, number of pairs, tie term, mixed-sign-tie flag]."""
+    n_segments = len(segments.sizes)
     magnitude = np.where(kept, np.abs(shifted), np.inf)  # dropped pairs sort last and are masked
-    order = _order_within_segments(magnitude, starts, sizes)
-    magnitude, seg, use = magnitude[order], segments[order], kept[order]
+    order = _order_within_segments(magnitude, segments)
+    magnitude, seg, use = magnitude[order], segments.ids[order], kept[order]
     positive = (shifted[order] > 0) & use
-    position = np.arange(len(seg)) - np.repeat(starts, sizes)
+    position = np.arange(len(seg)) - segments.row_starts
     new_tie = np.ones(len(seg), dtype=bool)
     new_tie[1:] = (seg[1:] != seg[:-1]) | (magnitude[1:] != magnitude[:-1])
     tie = np.cumsum(new_tie) - 1
@@ -152,7 +146,7 @@ def _signed_rank_parts(
 def detection_p_values(
     pm: npt.ArrayLike,
     mm: npt.ArrayLike,
-    offsets: npt.ArrayLike,
+    offsets: npt.ArrayLike | Segments,
     *,
     tau: float = 0.015,
     saturation: float | None = SATURATION,
@@ -180,21 +174,24 @@ def detection_p_values(
     if pm2.shape != mm2.shape:
         msg = f"pm and mm: expected the same shape, found {pm2.shape} and {mm2.shape}"
         raise ValueError(msg)
-    bounds = check_offsets(offsets, len(pm2))
-    n_sets, n_arrays = bounds.size - 1, pm2.shape[1]
+    design = as_segments(offsets, len(pm2))
+    n_sets, n_arrays = design.sizes.size, pm2.shape[1]
     # Work on one flat vector of (array, probe set) segments: array-major, pairs in input order.
     shifted = ((pm2 - mm2) / (pm2 + mm2) - tau).T.ravel()
-    segments = (segment_ids(bounds)[None, :] + n_sets * np.arange(n_arrays)[:, None]).ravel()
-    sizes = np.tile(np.diff(bounds), n_arrays)
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    if n_arrays == 1:
+        flat = design
+    else:
+        sizes = np.tile(design.sizes, n_arrays)
+        flat = Segments(np.concatenate(([0], np.cumsum(sizes))), len(shifted))
     kept = shifted != 0
     if saturation is not None:
         saturated = (mm2 > saturation).T.ravel()
-        n_saturated = np.bincount(segments, weights=saturated, minlength=n_sets * n_arrays)
-        kept &= ~saturated | (n_saturated == sizes)[segments]
-    stat, nx, ties, mixed = _signed_rank_parts(shifted, kept, segments, starts, sizes)
+        n_saturated = np.bincount(flat.ids, weights=saturated, minlength=n_sets * n_arrays)
+        kept &= ~saturated | (n_saturated == flat.sizes)[flat.ids]
+    stat, nx, ties, mixed = _signed_rank_parts(shifted, kept, flat)
     for k in np.flatnonzero(mixed):
-        ties[k] = _tie_term_exact(shifted[(segments == k) & kept].tolist())
+        rows = slice(flat.offsets[k], flat.offsets[k + 1])
+        ties[k] = _tie_term_exact(shifted[rows][kept[rows]].tolist())
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (stat - nx * (nx + 1) / 4) / np.sqrt(nx * (nx + 1) * (2 * nx + 1) / 24 - ties / 48)
     p_values = 1.0 - _pnorm_approx(z)
@@ -213,7 +210,7 @@ def detection_calls(p_values: FloatArray, *, alpha1: float = 0.04, alpha2: float
 def mas5_detection(
     pm: npt.ArrayLike,
     mm: npt.ArrayLike,
-    offsets: npt.ArrayLike,
+    offsets: npt.ArrayLike | Segments,
     *,
     tau: float = 0.015,
     alpha1: float = 0.04,

@@ -110,7 +110,9 @@ def _mas5_plan(layout: CdfLayout) -> Mas5Plan:
     hit = _PLANS.get(id(layout))
     if hit is not None and hit[0] is layout:
         return hit[1]
-    plan = mas5_plan(layout.pm_index, layout.mm_index, n_cols=layout.cols, n_rows=layout.rows)
+    plan = mas5_plan(
+        layout.pm_index, layout.mm_index, offsets=layout.offsets, n_cols=layout.cols, n_rows=layout.rows
+    )
     while len(_PLANS) >= _PLANS_KEPT:
         _PLANS.pop(next(iter(_PLANS)))
     _PLANS[id(layout)] = (layout, plan)  # the layout is held, so its id is not reused meanwhile
