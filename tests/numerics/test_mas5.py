@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genemill.errors import UnsupportedPlatformError
-from genemill.formats.cdf import read_cdf
+from genemill.formats.cdf import CdfLayout, read_cdf
 from genemill.formats.cel import read_cel
 from genemill.numerics.mas5 import (
     Mas5Result,
@@ -182,16 +182,22 @@ def test_detection_p_values_equal_affy_c_on_random_ties(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ real arrays, genemill's own parsers
 
 
-@pytest.fixture(scope="module", params=sorted(CHIPS))
-def chip(request: pytest.FixtureRequest) -> tuple[str, list[str], Mas5Result]:
-    """(chip name, probe-set ids in CDF order, MAS5 result) from the bundled CEL and CDF files."""
-    folder, cdf_name, cel_names, _ = CHIPS[request.param]
+def _chip_files(name: str) -> tuple[CdfLayout, list[np.ndarray]]:
+    """A bundled chip's CDF layout and the intensities of each of its CEL files."""
+    folder, cdf_name, cel_names, _ = CHIPS[name]
     with (DATA / folder / cdf_name).open("rb") as fh:
         layout = read_cdf(fh)
     intensities = []
     for cel_name in cel_names:
         with (DATA / folder / cel_name).open("rb") as fh:
             intensities.append(read_cel(fh).intensities)
+    return layout, intensities
+
+
+@pytest.fixture(scope="module", params=sorted(CHIPS))
+def chip(request: pytest.FixtureRequest) -> tuple[str, list[str], Mas5Result]:
+    """(chip name, probe-set ids in CDF order, MAS5 result) from the bundled CEL and CDF files."""
+    layout, intensities = _chip_files(request.param)
     result = mas5(
         np.column_stack(intensities),
         layout.pm_index,
@@ -248,13 +254,7 @@ def test_mas5_matches_affymetrix_chp(chip: tuple[str, list[str], Mas5Result]) ->
 @pytest.mark.parametrize("name", sorted(CHIPS))
 def test_a_plan_reused_across_arrays_gives_the_same_numbers(name: str) -> None:
     """A per-sample job reuses one plan per CDF: each array alone with it equals the joint run."""
-    folder, cdf_name, cel_names, _ = CHIPS[name]
-    with (DATA / folder / cdf_name).open("rb") as fh:
-        layout = read_cdf(fh)
-    arrays = []
-    for cel_name in cel_names:
-        with (DATA / folder / cel_name).open("rb") as fh:
-            arrays.append(read_cel(fh).intensities)
+    layout, arrays = _chip_files(name)
     design = {"offsets": layout.offsets, "n_cols": layout.cols, "n_rows": layout.rows}
     plan = mas5_plan(layout.pm_index, layout.mm_index, **design)
     for values in arrays:

@@ -44,17 +44,23 @@ def _two_sample_family(tmp_path: Path) -> Path:
     return path
 
 
+def _online_gse781(tmp_path: Path, server: FixtureServer) -> tuple[Settings, Database]:
+    """The two-sample GSE781 imported, online, with only GSM11805's CEL served."""
+    server.add_file(
+        "/geo/samples/GSM11nnn/GSM11805/suppl/GSM11805.CEL.gz", FOCUS / "HG-Focus-1-121502.calvin.CEL.gz"
+    )
+    settings = Settings(
+        home=tmp_path / "home", online=True, geo_base_url=server.base_url, retry_backoff_seconds=0.01
+    )
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    import_metadata(settings, db, _two_sample_family(tmp_path))
+    return settings, db
+
+
 def test_cels_are_downloaded_and_unfetchable_ones_fall_back(tmp_path) -> None:
     with FixtureServer() as server:
-        server.add_file(
-            "/geo/samples/GSM11nnn/GSM11805/suppl/GSM11805.CEL.gz", FOCUS / "HG-Focus-1-121502.calvin.CEL.gz"
-        )
-        settings = Settings(
-            home=tmp_path / "home", online=True, geo_base_url=server.base_url, retry_backoff_seconds=0.01
-        )
-        db = Database(settings.resolved_database_url)
-        db.migrate()
-        import_metadata(settings, db, _two_sample_family(tmp_path))
+        settings, db = _online_gse781(tmp_path, server)
         install_cdf(settings, FOCUS / "HG-Focus.CDF.gz")
         report = process_experiment(settings, db, "GSE781", method="mas5")
     assert report.details["downloads"]["fetched"] == ["GSM11805"]
@@ -76,15 +82,7 @@ def test_a_per_sample_job_keeps_why_the_array_gave_way_to_the_submitter_table(tm
     """MAS5 runs one job per sample: an array without its CDF (none installed, none to fetch)
     is processed from the submitter's table, and the sample keeps the Affymetrix refusal."""
     with FixtureServer() as server:
-        server.add_file(
-            "/geo/samples/GSM11nnn/GSM11805/suppl/GSM11805.CEL.gz", FOCUS / "HG-Focus-1-121502.calvin.CEL.gz"
-        )
-        settings = Settings(
-            home=tmp_path / "home", online=True, geo_base_url=server.base_url, retry_backoff_seconds=0.01
-        )
-        db = Database(settings.resolved_database_url)
-        db.migrate()
-        import_metadata(settings, db, _two_sample_family(tmp_path))
+        settings, db = _online_gse781(tmp_path, server)
         run = process_experiments(settings, db, ["GSE781"], method="mas5")
     assert run.samples["GSE781"].processed == ["GSM11805", "GSM11810"]
     with db.session() as session:
