@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,40 +88,45 @@ def _cel_name(sample: Sample) -> str:
 
 
 def _read_cel(path: Path) -> CelFile:
-    """Parse a CEL file; the last one parsed is kept, so a one-array job reads its file once.
+    """Parse a CEL file; each thread keeps the last one it parsed, so a one-array job reads it once.
 
-    Its header is checked first (``_check_cels``), then its intensities are summarized. Only one
-    parsed file is kept (~10 MB for an HG-U133 Plus 2.0 array): RMA over many arrays still reads
-    them one at a time. Stored files never change; the key includes size and mtime regardless.
+    Its header is checked first (``_check_cels``), then its intensities are summarized, in the
+    same thread. Only one parsed file is kept per thread (~10 MB for an HG-U133 Plus 2.0 array):
+    RMA over many arrays still reads them one at a time. Stored files never change; the key
+    includes size and mtime regardless.
     """
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if _LAST_CEL.get("key") != key:
-        _LAST_CEL.clear()
-        _LAST_CEL.update(key=key, cel=affy.read_cel(path))
-    cel: CelFile = _LAST_CEL["cel"]
+    last: tuple[tuple[str, int, int], CelFile] | None = getattr(_LAST_CEL, "entry", None)
+    if last is not None and last[0] == key:
+        return last[1]
+    cel = affy.read_cel(path)
+    _LAST_CEL.entry = (key, cel)
     return cel
 
 
-_LAST_CEL: dict[str, Any] = {}
+_LAST_CEL = threading.local()
 
 
 def _mas5_plan(layout: CdfLayout) -> Mas5Plan:
     """The layout's MAS5 plan, made once per layout object (layouts are cached per process)."""
-    hit = _PLANS.get(id(layout))
+    with _PLANS_LOCK:
+        hit = _PLANS.get(id(layout))
     if hit is not None and hit[0] is layout:
         return hit[1]
     plan = mas5_plan(
         layout.pm_index, layout.mm_index, offsets=layout.offsets, n_cols=layout.cols, n_rows=layout.rows
     )
-    while len(_PLANS) >= _PLANS_KEPT:
-        _PLANS.pop(next(iter(_PLANS)))
-    _PLANS[id(layout)] = (layout, plan)  # the layout is held, so its id is not reused meanwhile
+    with _PLANS_LOCK:  # a Dask worker may run jobs in several threads
+        while len(_PLANS) >= _PLANS_KEPT:
+            _PLANS.pop(next(iter(_PLANS)))
+        _PLANS[id(layout)] = (layout, plan)  # the layout is held, so its id is not reused meanwhile
     return plan
 
 
 _PLANS: dict[int, tuple[CdfLayout, Mas5Plan]] = {}
 _PLANS_KEPT = 4
+_PLANS_LOCK = threading.Lock()
 
 
 def _check_cels(

@@ -17,6 +17,7 @@ import datetime as dt
 import enum
 import os
 import socket
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -93,6 +94,7 @@ _DEFAULT_HANDLERS = {
 
 _DATABASES: dict[str, Database] = {}
 _DATABASES_KEPT = 4
+_DATABASES_LOCK = threading.Lock()
 
 
 def job_database(settings: Settings) -> Database:
@@ -103,10 +105,11 @@ def job_database(settings: Settings) -> Database:
     ``_DATABASES_KEPT`` URLs are kept; older engines are disposed.
     """
     url = settings.resolved_database_url
-    db = _DATABASES.pop(url, None) or Database(url)
-    _DATABASES[url] = db  # most recently used last
-    while len(_DATABASES) > _DATABASES_KEPT:
-        _DATABASES.pop(next(iter(_DATABASES))).dispose()
+    with _DATABASES_LOCK:  # a Dask worker may run jobs in several threads
+        db = _DATABASES.pop(url, None) or Database(url)
+        _DATABASES[url] = db  # most recently used last
+        while len(_DATABASES) > _DATABASES_KEPT:
+            _DATABASES.pop(next(iter(_DATABASES))).dispose()
     return db
 
 
