@@ -292,7 +292,8 @@ def test_qn_with_missing_values_warns_on_a_failed_ks_check(sqlite_lab: Lab) -> N
     full.iloc[:25, 2] = np.nan
     full = full.astype(np.float32)
     sqlite_lab.add("GSE1", full)
-    with pytest.warns(GenemillWarning, match=r"GSE1: KS check after quantile normalization failed"):
+    failed = r"GSE1: KS check after quantile normalization failed \(largest statistic \S+ above 0\.001"
+    with pytest.warns(GenemillWarning, match=failed):
         built = build(sqlite_lab, data={"GSE1": ["ALL"]}, join="OUTER")
     ks = built.matrices[0].ks
     assert ks is not None and ks.warning and ks.statistic is not None and ks.statistic > 0.001
@@ -397,3 +398,14 @@ def test_fast_qn_matches_preprocesscore(case: str) -> None:
     result = quantile_normalize_columns(np.asfortranarray(matrix), np.array(targets[case]))
     assert np.array_equal(np.isnan(result), np.isnan(reference))
     assert np.allclose(result, reference, rtol=1e-7, equal_nan=True)
+
+
+def test_the_ks_warning_names_the_criterion_that_failed() -> None:
+    from genemill.datasets.build import _ks_failure
+    from genemill.datasets.normalize import KsResult
+
+    p_only = _ks_failure(KsResult(statistic=0.0005, pvalue=0.5, n_pairs=7, warning=True))
+    assert "smallest p-value 0.5 below 0.8" in p_only and "statistic" not in p_only
+    assert "over 7 random column pairs" in p_only
+    both = _ks_failure(KsResult(statistic=0.02, pvalue=0.1, n_pairs=3, warning=True))
+    assert "largest statistic 0.02 above 0.001 and smallest p-value 0.1 below 0.8" in both

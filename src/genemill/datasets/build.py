@@ -41,6 +41,8 @@ import pyarrow as pa
 
 from genemill.datasets.exclusions import Exclusion, ExclusionReason
 from genemill.datasets.normalize import (
+    KS_MAX_STATISTIC,
+    KS_MIN_PVALUE,
     KsResult,
     ScaleMethod,
     determine_target,
@@ -269,6 +271,19 @@ def _target(
     return target, note
 
 
+def _ks_failure(ks: KsResult) -> str:
+    """Which of refine.bio's two KS criteria failed, with the worst pair's figures."""
+    reasons = []
+    if ks.statistic is not None and ks.statistic > KS_MAX_STATISTIC:
+        reasons.append(f"largest statistic {ks.statistic:.4g} above {KS_MAX_STATISTIC:g}")
+    if ks.pvalue is not None and ks.pvalue < KS_MIN_PVALUE:
+        reasons.append(f"smallest p-value {ks.pvalue:.4g} below {KS_MIN_PVALUE:g}")
+    return (
+        f"KS check after quantile normalization failed ({' and '.join(reasons)}, over {ks.n_pairs} "
+        "random column pairs); the columns' distributions still differ: recorded in the metadata"
+    )
+
+
 def _normalize(
     plan: DatasetPlan, assembly: _Assembly, organisms: dict[str, list[int]]
 ) -> tuple[dict[str, Any], KsResult | None]:
@@ -336,11 +351,7 @@ def _build_group(
         progress(f"normalize {group.key}", 0, 1)
         qn, ks = _normalize(plan, assembly, organisms)
         if ks is not None and ks.warning:
-            message = (
-                f"{group.key}: KS check after quantile normalization failed (worst of {ks.n_pairs} column "
-                f"pairs: statistic {ks.statistic:.4g}, p-value {ks.pvalue:.4g}); recorded in the metadata"
-            )
-            warnings.warn(message, GenemillWarning, stacklevel=3)
+            warnings.warn(f"{group.key}: {_ks_failure(ks)}", GenemillWarning, stacklevel=3)
     if spec.transform != Transform.NONE:
         scale_rows(assembly.matrix, ScaleMethod(spec.transform.value), out=assembly.matrix)
     matrix = GroupMatrix(
