@@ -183,6 +183,8 @@ def _zone_statistics(
 
 
 _BLOCK_CELLS = 16_384
+# affy's bg.correct.mas defaults, used by mas5_background and by mas5 (through its plan).
+GRID_DIM, SMOOTH, NOISE_FRACTION, LOW_FRACTION = 16, 100.0, 0.5, 0.02
 
 
 def _weighted_correction(
@@ -247,10 +249,10 @@ def mas5_background(
     *,
     n_cols: int,
     n_rows: int,
-    grid_dim: int = 16,
-    smooth: float = 100.0,
-    noise_fraction: float = 0.5,
-    low_fraction: float = 0.02,
+    grid_dim: int = GRID_DIM,
+    smooth: float = SMOOTH,
+    noise_fraction: float = NOISE_FRACTION,
+    low_fraction: float = LOW_FRACTION,
 ) -> FloatArray:
     """Return MAS5 background-corrected intensities, as ``affy::bg.correct.mas`` (``griddim = 16``).
 
@@ -409,7 +411,7 @@ def mas5_plan(
     # an MM of another enters the zone statistics twice.
     cells = np.concatenate([_sorted_unique(pm_index), _sorted_unique(mm_index)])
     geometry = _geometry(
-        cells % n_cols, cells // n_cols, n_cols=n_cols, n_rows=n_rows, grid_dim=16, n_cells=len(cells)
+        cells % n_cols, cells // n_cols, n_cols=n_cols, n_rows=n_rows, grid_dim=GRID_DIM, n_cells=len(cells)
     )
     return Mas5Plan(pm_index, mm_index, n_cols, n_rows, cells, geometry, Segments(offsets, len(pm_index)))
 
@@ -465,7 +467,11 @@ def mas5(
         raise ValueError(msg)
     corrected = raw.copy()
     corrected[plan.cells] = _background(
-        raw[plan.cells], plan.geometry, smooth=100.0, noise_fraction=0.5, low_fraction=0.02
+        raw[plan.cells],
+        plan.geometry,
+        smooth=SMOOTH,
+        noise_fraction=NOISE_FRACTION,
+        low_fraction=LOW_FRACTION,
     )
     signal = mas5_signal(corrected[plan.pm_index], corrected[plan.mm_index], plan.segments)
     detection = mas5_detection(raw[plan.pm_index], raw[plan.mm_index], plan.segments)

@@ -119,8 +119,8 @@ def _signed_rank_parts(shifted: FloatArray, kept: npt.NDArray[np.bool_], segment
     """Per segment: [positive rank sum, number of pairs, tie term, mixed-sign-tie flag]."""
     n_segments = len(segments.sizes)
     magnitude = np.where(kept, np.abs(shifted), np.inf)  # dropped pairs sort last and are masked
-    order = _order_within_segments(magnitude, segments)
-    magnitude, seg, use = magnitude[order], segments.ids[order], kept[order]
+    order = _order_within_segments(magnitude, segments)  # permutes rows within their segment only
+    magnitude, seg, use = magnitude[order], segments.ids, kept[order]
     positive = (shifted[order] > 0) & use
     position = np.arange(len(seg)) - segments.row_starts
     new_tie = np.ones(len(seg), dtype=bool)
