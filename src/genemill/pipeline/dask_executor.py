@@ -447,11 +447,8 @@ class DaskExecutor:
     def _memory_limit(self, worker: str) -> float:
         """The worker's memory limit in bytes (seen at submit time: a dead worker has left), or 0."""
         if worker not in self._limits:
-            try:
-                info = self._ask("identity", n_workers=-1).get("workers", {})
-            except SchedulerLostError:
-                info = {}
-            self._limits.update({a: float(w.get("memory_limit") or 0) for a, w in info.items()})
+            with suppress(SchedulerLostError):
+                self._workers(max_age=0.0)
         return self._limits.get(worker, 0.0)
 
     def _resources_for(self, job_id: int) -> dict[str, float] | None:
@@ -475,10 +472,13 @@ class DaskExecutor:
             logger.warning("job %s wants %s MB; the largest worker offers %s MB", job_id, tier, max(offered))
         return {MEMORY_RESOURCE: min(float(tier), max(offered))}
 
-    def _workers(self) -> dict[str, Any]:
-        """The scheduler's workers, asked at most every ``WORKERS_MAX_AGE`` seconds (not per job)."""
+    def _workers(self, *, max_age: float = WORKERS_MAX_AGE) -> dict[str, Any]:
+        """The scheduler's workers, asked again when the last answer is older than ``max_age`` s.
+
+        Each answer also records every worker's memory limit (``_limits``).
+        """
         now = time.monotonic()
-        if self._workers_seen is None or now - self._workers_seen[0] > WORKERS_MAX_AGE:
+        if self._workers_seen is None or now - self._workers_seen[0] >= max_age:
             workers = self._ask("identity", n_workers=-1).get("workers", {})
             self._limits.update({a: float(w.get("memory_limit") or 0) for a, w in workers.items()})
             self._workers_seen = (now, workers)
