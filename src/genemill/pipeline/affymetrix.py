@@ -48,7 +48,7 @@ from genemill.pipeline.rma_bounded import experiment_rma
 from genemill.platforms import cel_chip_stem
 from genemill.store.expression import write_expression
 from genemill.store.files import sha256_file
-from genemill.store.models import Experiment, Platform, Sample
+from genemill.store.models import Experiment, OriginalFile, Platform, Sample
 from genemill.store.results import EXPRESSION, mark_unprocessable, record_result
 
 __all__ = ["METHODS", "AffyOutcome", "cdf_dir", "install_cdf", "process_affymetrix"]
@@ -68,8 +68,13 @@ class AffyOutcome:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+def _cel_file(sample: Sample) -> OriginalFile:
+    """The sample's CEL file on disk."""
+    return next(f for f in sample.original_files if f.kind == "CEL" and f.local_path)
+
+
 def _cel_path(sample: Sample) -> Path:
-    return Path(next(f.local_path for f in sample.original_files if f.kind == "CEL" and f.local_path))
+    return Path(str(_cel_file(sample).local_path))
 
 
 def _cel_sha256(sample: Sample) -> str:
@@ -78,13 +83,12 @@ def _cel_sha256(sample: Sample) -> str:
     Stored files are content-addressed and never rewritten, so the recorded sha256 is the
     content's; hashing a 13 MB array again took ~8 ms of every per-sample job.
     """
-    cel = next(f for f in sample.original_files if f.kind == "CEL" and f.local_path)
-    return cel.sha256 or sha256_file(Path(str(cel.local_path)))
+    return _cel_file(sample).sha256 or sha256_file(_cel_path(sample))
 
 
 def _cel_name(sample: Sample) -> str:
     """The CEL file's own name (the stored copy is named by its hash)."""
-    return next(f.filename for f in sample.original_files if f.kind == "CEL" and f.local_path)
+    return _cel_file(sample).filename
 
 
 def _read_cel(path: Path) -> CelFile:
