@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from genemill.config import Settings
 from genemill.formats.records import ExperimentMetadata, PlatformRecord, SampleRecord, SeriesRecord
@@ -15,7 +17,7 @@ from genemill.pipeline.ingest import store_experiment
 from genemill.pipeline.rnaseq_store import GeneTables, ResultSpec, store_gene_tables
 from genemill.store.db import Database
 from genemill.store.expression import write_expression
-from genemill.store.models import ComputedFile, ProcessingResult
+from genemill.store.models import ComputedFile, Experiment, ProcessingResult
 from genemill.store.results import current_values, record_result
 
 
@@ -26,6 +28,21 @@ def _experiment_metadata() -> ExperimentMetadata:
         series=SeriesRecord(accession="GSE1", title="constructed"),
         platforms=[PlatformRecord(accession="GPL1", title="constructed")],
         samples=samples,
+    )
+
+
+def _record(session: Session, experiment: Experiment, version: str, files: list[Any]) -> None:
+    """Record a constructed result of ``files`` for every sample of ``experiment``."""
+    record_result(
+        session,
+        list(experiment.samples),
+        experiment=experiment,
+        processor="constructed",
+        version=version,
+        mode="raw",
+        parameters={},
+        input_sha256=[],
+        files=files,
     )
 
 
@@ -40,17 +57,7 @@ def test_recorded_sha256_is_the_files_whether_given_or_computed(db: Database, tm
     write_expression(hashed, values * 2, metadata={"value_type": "log2"})
     with db.session() as session:
         experiment = store_experiment(session, _experiment_metadata())
-        record_result(
-            session,
-            list(experiment.samples),
-            experiment=experiment,
-            processor="constructed",
-            version="1",
-            mode="raw",
-            parameters={},
-            input_sha256=[],
-            files=[("expression", given, digest), ("expression:other", hashed)],
-        )
+        _record(session, experiment, "1", [("expression", given, digest), ("expression:other", hashed)])
     with db.session() as session:
         files = {f.kind: f for f in session.scalars(select(ComputedFile))}
         result = session.scalars(select(ProcessingResult)).one()
@@ -99,17 +106,7 @@ def test_only_the_current_result_is_retired(db: Database, tmp_path: Path) -> Non
         digest = write_expression(path, values * number, metadata={"value_type": "log2"})
         with db.session() as session:
             experiment = store_experiment(session, _experiment_metadata())
-            record_result(
-                session,
-                list(experiment.samples),
-                experiment=experiment,
-                processor="constructed",
-                version=str(number),
-                mode="raw",
-                parameters={},
-                input_sha256=[],
-                files=[("expression", path, digest)],
-            )
+            _record(session, experiment, str(number), [("expression", path, digest)])
     with db.session() as session:
         current = {r.processor_version: r.is_current for r in session.scalars(select(ProcessingResult))}
     assert current == {"0": False, "1": False, "2": True}
