@@ -545,7 +545,7 @@ def test_import_fastq_command(tmp_path: Path) -> None:
 
 
 def test_fastq_files_orders_mates_and_leaves_out_unpaired_reads() -> None:
-    from genemill.pipeline.salmon_run import fastq_files
+    from genemill.pipeline.salmon_run import fastq_runs
     from genemill.store.models import OriginalFile, Sample
 
     def fastq(name: str) -> OriginalFile:
@@ -560,9 +560,12 @@ def test_fastq_files_orders_mates_and_leaves_out_unpaired_reads() -> None:
     ena = Sample(
         accession="S1", original_files=[fastq("R.fastq.gz"), fastq("R_2.fastq.gz"), fastq("R_1.fastq.gz")]
     )
-    assert [f.filename for f in fastq_files(ena)] == ["R_1.fastq.gz", "R_2.fastq.gz"]
+    assert [f.filename for run in fastq_runs(ena) for f in run.files] == ["R_1.fastq.gz", "R_2.fastq.gz"]
     illumina = Sample(accession="S2", original_files=[fastq("x_R2_001.fq.gz"), fastq("x_R1_001.fq.gz")])
-    assert [f.filename for f in fastq_files(illumina)] == ["x_R1_001.fq.gz", "x_R2_001.fq.gz"]
+    assert [f.filename for run in fastq_runs(illumina) for f in run.files] == [
+        "x_R1_001.fq.gz",
+        "x_R2_001.fq.gz",
+    ]
 
 
 def test_reimporting_quantifications_updates_the_same_experiment(tmp_path: Path) -> None:

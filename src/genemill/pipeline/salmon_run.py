@@ -52,7 +52,6 @@ __all__ = [
     "FastqRun",
     "IndexCache",
     "QuantifiedRun",
-    "fastq_files",
     "fastq_runs",
     "quantify_sample",
 ]
@@ -130,11 +129,6 @@ def fastq_runs(sample: Sample) -> list[FastqRun]:
     for file in files:
         groups.setdefault(owner.get(file.source_url, sample.accession), []).append(file)
     return [FastqRun(run, _run_files(groups[run])) for run in sorted(groups)]
-
-
-def fastq_files(sample: Sample) -> list[OriginalFile]:
-    """The sample's FASTQ files on disk, run by run: one, or mate 1 then mate 2 (unpaired extras left out)."""
-    return [file for run in fastq_runs(sample) for file in run.files]
 
 
 def _run_files(files: list[OriginalFile]) -> list[OriginalFile]:
