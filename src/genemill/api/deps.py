@@ -37,7 +37,7 @@ __all__ = [
     "SettingsDep",
     "TokenDep",
     "get_session",
-    "page_links",
+    "page",
     "reject_unknown_params",
     "token_required_message",
 ]
@@ -126,7 +126,13 @@ async def reject_unknown_params(request: Request) -> None:
         raise InputError(msg)
 
 
-def page_links(request: Request, *, count: int, limit: int, offset: int) -> tuple[str | None, str | None]:
+def page(request: Request, results: list[Any], *, count: int, limit: int, offset: int) -> dict[str, Any]:
+    """A limit/offset page as the API returns it: ``count``, ``next``, ``previous``, ``results``."""
+    following, preceding = _page_links(request, count=count, limit=limit, offset=offset)
+    return {"count": count, "next": following, "previous": preceding, "results": results}
+
+
+def _page_links(request: Request, *, count: int, limit: int, offset: int) -> tuple[str | None, str | None]:
     """Absolute ``next`` and ``previous`` URLs for a limit/offset page (None at the ends)."""
     url = request.url
     following = (

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from genemill.api.deps import LimitDep, OffsetDep, SearchCacheDep, SessionDep, page_links
+from genemill.api.deps import LimitDep, OffsetDep, SearchCacheDep, SessionDep, page
 from genemill.api.responses import json_response
 from genemill.api.routes.search import Ordering, SearchFilters
 from genemill.api.schemas import ExperimentOut, ExperimentSummary, Page
@@ -30,8 +30,7 @@ def list_experiments(
 ) -> dict[str, Any]:
     """Experiments in the catalog, filtered like ``/v1/search/`` (without free text or facets)."""
     result = cache.search(session, filters.query(ordering=ordering, limit=limit, offset=offset))
-    following, preceding = page_links(request, count=result.count, limit=limit, offset=offset)
-    return {"count": result.count, "next": following, "previous": preceding, "results": result.results}
+    return page(request, result.results, count=result.count, limit=limit, offset=offset)
 
 
 @router.get("/{accession}", response_model=ExperimentOut)

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from genemill.api.deps import LimitDep, OffsetDep, SessionDep, page_links
+from genemill.api.deps import LimitDep, OffsetDep, SessionDep, page
 from genemill.api.schemas import InstitutionOut, Page
 from genemill.store.institutions import list_institutions
 
@@ -21,5 +21,4 @@ def institutions(
 ) -> dict[str, Any]:
     """Submitter institutions, most experiments first (search them with ``submitter_institution``)."""
     count, rows = list_institutions(session, limit=limit, offset=offset)
-    following, preceding = page_links(request, count=count, limit=limit, offset=offset)
-    return {"count": count, "next": following, "previous": preceding, "results": rows}
+    return page(request, rows, count=count, limit=limit, offset=offset)

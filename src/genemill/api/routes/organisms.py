@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from genemill.api.deps import LimitDep, OffsetDep, SessionDep, page_links
+from genemill.api.deps import LimitDep, OffsetDep, SessionDep, page
 from genemill.api.schemas import OrganismOut, Page
 from genemill.store import listings
 
@@ -21,8 +21,7 @@ def list_organisms(
 ) -> dict[str, Any]:
     """Organisms by scientific name, with refine.bio's code (``HOMO_SAPIENS``)."""
     count, rows = listings.list_organisms(session, limit=limit, offset=offset)
-    following, preceding = page_links(request, count=count, limit=limit, offset=offset)
-    return {"count": count, "next": following, "previous": preceding, "results": rows}
+    return page(request, rows, count=count, limit=limit, offset=offset)
 
 
 @router.get("/{name}", response_model=OrganismOut)

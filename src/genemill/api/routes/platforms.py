@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from genemill.api.deps import LimitDep, OffsetDep, SessionDep, page_links
+from genemill.api.deps import LimitDep, OffsetDep, SessionDep, page
 from genemill.api.schemas import Page, PlatformOut
 from genemill.store import listings
 
@@ -21,5 +21,4 @@ def list_platforms(
 ) -> dict[str, Any]:
     """Platforms by accession with sample counts."""
     count, rows = listings.list_platforms(session, limit=limit, offset=offset)
-    following, preceding = page_links(request, count=count, limit=limit, offset=offset)
-    return {"count": count, "next": following, "previous": preceding, "results": rows}
+    return page(request, rows, count=count, limit=limit, offset=offset)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 
-from genemill.api.deps import LimitDep, OffsetDep, SessionDep, page_links
+from genemill.api.deps import LimitDep, OffsetDep, SessionDep, page
 from genemill.api.schemas import Page, ProcessorDetailOut, ProcessorVersionOut
 from genemill.store import listings
 from genemill.store.processors import get_processor, processor_id
@@ -26,9 +26,8 @@ def list_processors(
 ) -> dict[str, Any]:
     """Distinct (processor, version) pairs with how many results each produced."""
     count, rows = listings.list_processors(session, limit=limit, offset=offset)
-    following, preceding = page_links(request, count=count, limit=limit, offset=offset)
     results = [{**row, "id": processor_id(row["name"], row["version"])} for row in rows]
-    return {"count": count, "next": following, "previous": preceding, "results": results}
+    return page(request, results, count=count, limit=limit, offset=offset)
 
 
 @router.get("/{processor}", response_model=ProcessorDetailOut)

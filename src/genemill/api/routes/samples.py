@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from genemill.api.deps import LimitDep, OffsetDep, SessionDep, page_links
+from genemill.api.deps import LimitDep, OffsetDep, SessionDep, page
 from genemill.api.schemas import Page, SampleOut
 from genemill.store import catalog
 from genemill.store.models import Technology
@@ -75,9 +75,8 @@ def list_samples(
         offset=offset,
     )
     count, samples = catalog.list_samples(session, flt)
-    following, preceding = page_links(request, count=count, limit=limit, offset=offset)
     results = [catalog.sample_detail_dict(s) for s in samples]
-    return {"count": count, "next": following, "previous": preceding, "results": results}
+    return page(request, results, count=count, limit=limit, offset=offset)
 
 
 @router.get("/{accession}", response_model=SampleOut)

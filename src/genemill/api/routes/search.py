@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from genemill.api.deps import MAX_OFFSET, LimitDep, OffsetDep, SearchCacheDep, SessionDep, page_links
+from genemill.api.deps import MAX_OFFSET, LimitDep, OffsetDep, SearchCacheDep, SessionDep, page
 from genemill.api.responses import json_response
 from genemill.api.schemas import SearchBody, SearchPage
 from genemill.store.search import ORDERINGS, SearchCache, SearchQuery
@@ -90,16 +90,9 @@ async def _page(request: Request, query: SearchQuery, session: Any, cache: Searc
     result = cache.search_in_memory(session, query)
     if result is None:
         result = await run_in_threadpool(cache.search, session, query)
-    following, preceding = page_links(request, count=result.count, limit=query.limit, offset=query.offset)
-    page = {
-        "count": result.count,
-        "next": following,
-        "previous": preceding,
-        "results": result.results,
-        "facets": result.facets,
-        "facet_experiments": result.facet_experiments,
-    }
-    return json_response(page, headers={"X-Search-Engine": result.engine})
+    body = page(request, result.results, count=result.count, limit=query.limit, offset=query.offset)
+    body |= {"facets": result.facets, "facet_experiments": result.facet_experiments}
+    return json_response(body, headers={"X-Search-Engine": result.engine})
 
 
 # async: the in-memory search takes about a millisecond; a thread-pool hop per request costs more

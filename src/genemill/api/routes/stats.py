@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from genemill.api.deps import LimitDep, OffsetDep, SessionDep, page_links
+from genemill.api.deps import LimitDep, OffsetDep, SessionDep, page
 from genemill.api.schemas import AboutStatsOut, JobFailureOut, Page, StatsOut
 from genemill.datasets import dataset_counts
 from genemill.pipeline.jobs import JobKind
@@ -52,8 +52,7 @@ def failures(
     """Failed jobs of a kind grouped by error, most frequent first."""
     kinds = _ALIASES.get(kind.value, (kind.value,))
     count, rows = failure_stats(session, kinds, within=range_, limit=limit, offset=offset)
-    following, preceding = page_links(request, count=count, limit=limit, offset=offset)
-    return {"count": count, "next": following, "previous": preceding, "results": rows}
+    return page(request, rows, count=count, limit=limit, offset=offset)
 
 
 @about_router.get("", response_model=AboutStatsOut)
