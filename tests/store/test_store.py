@@ -172,13 +172,14 @@ def test_batch_claims_take_the_oldest_eligible_jobs_once(db: Database) -> None:
         first.commit()
         b = claim_jobs(second, kinds=kinds, limit=10, worker="host:2")
         second.commit()
-    assert [(target, params) for _, _, target, params in a] == [
+    assert [(job.target, job.params) for job in a] == [
         ("GSM1", {"n": 1}),
         ("GSM3", {"n": 3}),  # its backoff is over; GSM2's is not
         ("GSM4", {"n": 4}),
     ]
-    assert [target for _, _, target, _ in b] == ["GSM5", "GSM6", "GSM7"]
-    assert {kind for _, kind, _, _ in a + b} == {JobKind.PROCESS_SAMPLE.value}
+    assert [job.target for job in b] == ["GSM5", "GSM6", "GSM7"]
+    assert {job.kind for job in a + b} == {JobKind.PROCESS_SAMPLE.value}
+    assert {job.ram_mb for job in a + b} == {None}  # no tier asked for: none recorded
     with db.session() as session:
         jobs = {job.target: job for job in session.scalars(select(Job))}
         assert all(jobs[t].state == JobState.RUNNING and jobs[t].attempts == 1 for t in ("GSM1", "GSM7"))

@@ -215,6 +215,7 @@ class DaskExecutor:
         self.retries = retries
         self.probe_timeout = probe_timeout
         self._live: dict[str, tuple[Any, int | None, Future[Any]]] = {}
+        self._claimed_tiers: dict[int, int] = {}  # job id -> tier the runner's claim recorded
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._heartbeat = threading.Thread(
@@ -232,6 +233,16 @@ class DaskExecutor:
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
+
+    @property
+    def claim_tier(self) -> int | None:
+        """The first memory tier, for ``run_jobs`` to record on job rows as it claims them."""
+        return self.tiers[0] if self.db is not None else None
+
+    def tier_recorded(self, job_id: int, ram_mb: int | None) -> None:
+        """The runner's claim recorded ``ram_mb`` on job ``job_id``: its submit need not read it."""
+        if ram_mb is not None:
+            self._claimed_tiers[job_id] = ram_mb
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
         """Schedule ``fn(*args)`` on the cluster; job attempts get a memory tier and a job-named key."""
@@ -455,14 +466,16 @@ class DaskExecutor:
         """The ``MEMORY`` request of a job: its tier (recorded when unset), capped to the workers."""
         if self.db is None:
             return None
-        with self.db.session() as session:  # one statement: record the first tier, read the tier
-            tier = session.execute(
-                update(Job)
-                .where(Job.id == job_id)
-                .values(ram_mb=func.coalesce(Job.ram_mb, self.tiers[0]))
-                .returning(Job.ram_mb)
-                .execution_options(synchronize_session=False)
-            ).scalar()
+        tier = self._claimed_tiers.pop(job_id, None)
+        if tier is None:  # not claimed by run_jobs: record the first tier and read the tier, at once
+            with self.db.session() as session:
+                tier = session.execute(
+                    update(Job)
+                    .where(Job.id == job_id)
+                    .values(ram_mb=func.coalesce(Job.ram_mb, self.tiers[0]))
+                    .returning(Job.ram_mb)
+                    .execution_options(synchronize_session=False)
+                ).scalar()
         if tier is None:
             return None
         offered = [float(w.get("resources", {}).get(MEMORY_RESOURCE, 0)) for w in self._workers().values()]

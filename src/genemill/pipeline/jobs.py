@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import os
 import socket
 import threading
@@ -23,9 +24,9 @@ import traceback
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Update, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,6 +38,7 @@ from genemill.store.db import Database
 from genemill.store.models import Job, JobState, utcnow
 
 __all__ = [
+    "ClaimedJob",
     "JobKind",
     "JobOutcome",
     "RunSummary",
@@ -185,39 +187,83 @@ def recover_stale(session: Session, *, stale_after: dt.timedelta = STALE_AFTER) 
     return count
 
 
-def claim_jobs(
-    session: Session, *, kinds: Iterable[str] | None = None, limit: int = 1, worker: str = ""
-) -> list[tuple[int, str, str, dict[str, Any]]]:
-    """Atomically move up to ``limit`` of the oldest eligible QUEUED jobs to RUNNING.
+class ClaimedJob(NamedTuple):
+    """A job this runner has just moved to RUNNING (its memory tier when the claim recorded one)."""
 
-    Returns ``(id, kind, target, params)`` of each job this call claimed. One compare-and-set
-    ``UPDATE … WHERE state = 'QUEUED' … RETURNING`` claims the whole batch: a job another runner
-    claimed meanwhile fails the ``state`` test and is not returned, on SQLite (writes are
-    serialized) and PostgreSQL (the row is re-checked after the other transaction commits) alike.
+    id: int
+    kind: str
+    target: str
+    params: dict[str, Any]
+    ram_mb: int | None
+
+
+@functools.cache
+def _claim_statement(kinds: tuple[str, ...] | None, *, record_tier: bool) -> Update:
+    """The claim, built once per (kinds, tier) shape: the runner issues it for every batch of jobs.
+
+    The oldest eligible ids are picked by a subquery of the UPDATE itself (one statement, Core
+    rather than the ORM's bulk path); on PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets two runners
+    claiming at once take different jobs instead of one of them finding its picks taken.
     """
-    now = utcnow()
-    eligible = select(Job.id).where(
-        Job.state == JobState.QUEUED, or_(Job.not_before.is_(None), Job.not_before <= now)
+    table = Job.__table__
+    now = bindparam("now", type_=table.c.started_at.type)
+    eligible = select(table.c.id).where(
+        table.c.state == JobState.QUEUED, or_(table.c.not_before.is_(None), table.c.not_before <= now)
     )
     if kinds is not None:
-        eligible = eligible.where(Job.kind.in_(list(kinds)))
-    ids = list(session.scalars(eligible.order_by(Job.id).limit(limit)))
-    if not ids:
+        eligible = eligible.where(table.c.kind.in_(kinds))
+    # A CTE, not ``IN (subquery)``: PostgreSQL may re-run a LIMIT … SKIP LOCKED subquery for each
+    # row it updates (each run skipping the rows just locked: more than ``limit`` jobs claimed);
+    # a CTE with a locking clause is evaluated once.
+    picked = (
+        eligible.order_by(table.c.id)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+    )
+    values: dict[str, Any] = {
+        "state": JobState.RUNNING,
+        "attempts": table.c.attempts + 1,
+        "worker": bindparam("worker", type_=table.c.worker.type),
+        "started_at": now,
+        "heartbeat_at": now,
+    }
+    if record_tier:
+        values["ram_mb"] = func.coalesce(table.c.ram_mb, bindparam("tier", type_=table.c.ram_mb.type))
+    return (
+        update(table)
+        .where(table.c.id.in_(select(picked.c.id)), table.c.state == JobState.QUEUED)
+        .values(values)
+        .returning(table.c.id, table.c.kind, table.c.target, table.c.params, table.c.ram_mb)
+    )
+
+
+def claim_jobs(
+    session: Session,
+    *,
+    kinds: Iterable[str] | None = None,
+    limit: int = 1,
+    worker: str = "",
+    first_tier: int | None = None,
+) -> list[ClaimedJob]:
+    """Atomically move up to ``limit`` of the oldest eligible QUEUED jobs to RUNNING.
+
+    Returns each job this call claimed, by id. One compare-and-set ``UPDATE … WHERE state =
+    'QUEUED' … RETURNING`` claims the whole batch: a job another runner claimed meanwhile fails
+    the ``state`` test and is not returned, on SQLite (writes are serialized) and PostgreSQL (the
+    row is re-checked after the other transaction commits) alike. ``first_tier`` (MB) is recorded
+    as the memory tier of claimed jobs that have none yet (a Dask executor's first tier), which
+    saves the executor a statement per job.
+    """
+    if limit <= 0:
         return []
+    statement = _claim_statement(None if kinds is None else tuple(kinds), record_tier=first_tier is not None)
     claimed = session.execute(
-        update(Job)
-        .where(Job.id.in_(ids), Job.state == JobState.QUEUED)
-        .values(
-            state=JobState.RUNNING,
-            attempts=Job.attempts + 1,
-            worker=worker or worker_id(),
-            started_at=now,
-            heartbeat_at=now,
-        )
-        .returning(Job.id, Job.kind, Job.target, Job.params)
-        .execution_options(synchronize_session=False)
+        statement, {"now": utcnow(), "limit": limit, "worker": worker or worker_id(), "tier": first_tier}
     ).all()
-    return sorted((row.id, row.kind, row.target, dict(row.params or {})) for row in claimed)
+    return sorted(
+        ClaimedJob(row.id, row.kind, row.target, dict(row.params or {}), row.ram_mb) for row in claimed
+    )
 
 
 def claim_next(session: Session, *, kinds: Iterable[str] | None = None, worker: str = "") -> Job | None:
@@ -225,7 +271,7 @@ def claim_next(session: Session, *, kinds: Iterable[str] | None = None, worker: 
     claimed = claim_jobs(session, kinds=kinds, limit=1, worker=worker)
     if not claimed:
         return None
-    job = session.get(Job, claimed[0][0])
+    job = session.get(Job, claimed[0].id)
     assert job is not None
     session.refresh(job)
     return job
@@ -317,12 +363,13 @@ def _record_and_claim(
     kinds: list[str] | None,
     limit: int,
     backoff: float,
-) -> list[tuple[int, str, str, dict[str, Any]]]:
+    first_tier: int | None = None,
+) -> list[ClaimedJob]:
     """Record finished attempts and claim up to ``limit`` more jobs, in one transaction."""
     with db.session() as session:
         for outcome in outcomes:
             _record(session, outcome, summary, backoff=backoff)
-        return claim_jobs(session, kinds=kinds, limit=limit) if limit > 0 else []
+        return claim_jobs(session, kinds=kinds, limit=limit, first_tier=first_tier)
 
 
 def _next_wait(db: Database, kinds: list[str] | None) -> float | None:
@@ -348,8 +395,14 @@ def run_jobs(
     kinds: list[str] | None = None,
     on_done: Callable[[JobOutcome], None] | None = None,
 ) -> RunSummary:
-    """Run queued jobs (of ``kinds``) until none is left, with at most ``settings.workers`` in flight."""
+    """Run queued jobs (of ``kinds``) until none is left, with at most ``settings.workers`` in flight.
+
+    An executor that sizes jobs by memory (Dask) names its first tier (``claim_tier``): the claim
+    records it on the job rows, and ``tier_recorded`` tells the executor what each row holds.
+    """
     summary = RunSummary()
+    first_tier: int | None = getattr(executor, "claim_tier", None)
+    tier_recorded: Callable[[int, int | None], None] | None = getattr(executor, "tier_recorded", None)
     with db.session() as session:
         summary.recovered = recover_stale(session)
     running: dict[Future[JobOutcome], int] = {}
@@ -357,12 +410,16 @@ def run_jobs(
     backoff = settings.retry_backoff_seconds
     while True:
         free = max(1, settings.workers) - len(running)
-        claimed = _record_and_claim(db, finished, summary, kinds=kinds, limit=free, backoff=backoff)
+        claimed = _record_and_claim(
+            db, finished, summary, kinds=kinds, limit=free, backoff=backoff, first_tier=first_tier
+        )
         if on_done is not None:
             for outcome in finished:
                 on_done(outcome)
         finished = []
-        for job_id, kind, target, params in claimed:
+        for job_id, kind, target, params, ram_mb in claimed:
+            if tier_recorded is not None and first_tier is not None:
+                tier_recorded(job_id, ram_mb)
             handler = handler_name(kind)
             future = executor.submit(execute_job, settings, job_id, kind, target, params, handler)
             running[future] = job_id
