@@ -334,16 +334,24 @@ class RunSummary:
     recovered: int = 0
 
 
-def _record(session: Session, outcome: JobOutcome, summary: RunSummary, *, backoff: float = 1.0) -> None:
+def _record_successes(session: Session, job_ids: list[int], summary: RunSummary) -> None:
+    """Mark jobs SUCCEEDED in one Core UPDATE (the common case: no row needs reading first)."""
+    table = Job.__table__
+    done = session.execute(
+        update(table)
+        .where(table.c.id.in_(job_ids))
+        .values(state=JobState.SUCCEEDED, finished_at=utcnow(), error=None, error_type=None, traceback=None)
+        .returning(table.c.id, table.c.target)
+    ).all()
+    targets = dict(done)
+    summary.succeeded.extend(targets[job_id] for job_id in job_ids if job_id in targets)
+
+
+def _record_failure(session: Session, outcome: JobOutcome, summary: RunSummary, *, backoff: float) -> None:
     job = session.get(Job, outcome.job_id)
     if job is None:
         return
     job.finished_at = utcnow()
-    if outcome.ok:
-        job.state = JobState.SUCCEEDED
-        job.error = job.error_type = job.traceback = None
-        summary.succeeded.append(job.target)
-        return
     job.error, job.error_type, job.traceback = outcome.error, outcome.error_type, outcome.traceback
     if outcome.retryable and job.attempts < job.max_attempts:
         job.state = JobState.QUEUED
@@ -367,8 +375,12 @@ def _record_and_claim(
 ) -> list[ClaimedJob]:
     """Record finished attempts and claim up to ``limit`` more jobs, in one transaction."""
     with db.session() as session:
+        succeeded = [outcome.job_id for outcome in outcomes if outcome.ok]
+        if succeeded:
+            _record_successes(session, succeeded, summary)
         for outcome in outcomes:
-            _record(session, outcome, summary, backoff=backoff)
+            if not outcome.ok:
+                _record_failure(session, outcome, summary, backoff=backoff)
         return claim_jobs(session, kinds=kinds, limit=limit, first_tier=first_tier)
 
 
