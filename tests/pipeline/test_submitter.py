@@ -10,6 +10,7 @@ import pytest
 
 from genemill.config import Settings
 from genemill.pipeline.process import process_experiment
+from genemill.pipeline.submitter import NOTHING_TO_PROCESS, fallback_refusal
 from genemill.pipeline.survey import import_metadata
 from genemill.store import queries
 from genemill.store.db import Database
@@ -164,3 +165,13 @@ def test_an_ids_only_platform_table_never_replaces_an_annotated_one(tmp_path) ->
     assert "ENTREZ_GENE_ID" in table.table.columns
     assert len(table.table) == 22645
     db.dispose()
+
+
+def test_one_rule_words_a_refusal_after_the_submitter_fallback() -> None:
+    raw = "CEL file GSM1.CEL is truncated"
+    assert fallback_refusal(raw, "submitter table has no platform") == (
+        "CEL file GSM1.CEL is truncated; and submitter table has no platform"
+    )
+    assert fallback_refusal(raw, None) == "CEL file GSM1.CEL is truncated; and no submitter-processed table"
+    assert fallback_refusal(None, "no submitter-processed data table") == "no submitter-processed data table"
+    assert fallback_refusal(None, None) == NOTHING_TO_PROCESS

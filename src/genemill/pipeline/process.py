@@ -41,7 +41,7 @@ from genemill.pipeline.sample_jobs import (
     note_submitter_fallback,
     sample_report,
 )
-from genemill.pipeline.submitter import process_submitter
+from genemill.pipeline.submitter import fallback_refusal, process_submitter
 from genemill.store import queries
 from genemill.store.db import Database
 from genemill.store.models import Experiment, Job, JobState, Sample
@@ -109,7 +109,7 @@ def process_experiment(
             _submitter_tables(settings, session, experiment, [*fallback, *rest], raw_refused, report)
         for sample in experiment.samples:
             if sample.accession not in report.processed and sample.accession not in report.refused:
-                reason = "no raw files on disk and no submitter-processed table"
+                reason = fallback_refusal(None, None)
                 mark_unprocessable(sample, reason)
                 report.refused[sample.accession] = reason
         finish_experiment(session, experiment)
@@ -140,14 +140,14 @@ def _submitter_tables(
         if (earlier := raw_refused.get(accession)) is not None:
             note = note_submitter_fallback(by_accession[accession], earlier.pipeline, earlier.reason)
             report.details.setdefault("submitter_fallback", {})[accession] = note
-    for accession, refusal in raw_refused.items():
-        if accession not in outcome.processed:
-            report.refused[accession] = refusal.reason
-    for accession, reason in outcome.refused.items():
+    for accession in dict.fromkeys([*raw_refused, *outcome.refused]):
+        if accession in outcome.processed:
+            continue
         earlier = raw_refused.get(accession)
-        report.refused[accession] = f"{earlier.reason}; and {reason}" if earlier else reason
+        reason = fallback_refusal(earlier and earlier.reason, outcome.refused.get(accession))
+        report.refused[accession] = reason
         if earlier:
-            mark_unprocessable(by_accession[accession], report.refused[accession])
+            mark_unprocessable(by_accession[accession], reason)
     report.details["submitter"] = outcome.platform_reports
 
 

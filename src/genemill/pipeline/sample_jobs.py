@@ -246,7 +246,7 @@ def _run_pipeline(
         array_refusal = outcome.refused.get(sample.accession)
         if array_refusal is None:
             return None
-    from genemill.pipeline.submitter import process_submitter
+    from genemill.pipeline.submitter import fallback_refusal, process_submitter
 
     # The submitter's output file is named by the experiment's table, shared by its samples.
     shared = f"output:{experiment.accession}:submitter"
@@ -259,11 +259,7 @@ def _run_pipeline(
             if result is not None:
                 _move_outputs(settings, result, experiment, sample)
             return None
-    reason = (
-        submitted.refused.get(sample.accession) or "no raw files on disk and no submitter-processed table"
-    )
-    if array_refusal:
-        reason = f"{array_refusal}; and {reason}"
+    reason = fallback_refusal(array_refusal, submitted.refused.get(sample.accession))
     mark_unprocessable(sample, reason)
     return reason
 

@@ -40,9 +40,23 @@ from genemill.store.expression import write_expression
 from genemill.store.models import Experiment, OriginalFile, Sample
 from genemill.store.results import EXPRESSION, mark_unprocessable, record_result
 
-__all__ = ["SubmitterOutcome", "process_submitter"]
+__all__ = ["NOTHING_TO_PROCESS", "SubmitterOutcome", "fallback_refusal", "process_submitter"]
 
 PROCESSOR = "submitter"
+NOTHING_TO_PROCESS = "no raw files on disk and no submitter-processed table"
+"""Why a sample with neither raw files nor a submitter's table is refused."""
+
+
+def fallback_refusal(raw_reason: str | None, submitter_reason: str | None) -> str:
+    """Why a sample is refused once its raw data and then its submitter's table were tried.
+
+    The one rule of the experiment-wide and the per-sample routes: raw data refused and the table
+    refused gives ``"<raw reason>; and <submitter reason>"``; a table that was not even found
+    gives ``"<raw reason>; and no submitter-processed table"``.
+    """
+    if raw_reason is None:
+        return submitter_reason or NOTHING_TO_PROCESS
+    return f"{raw_reason}; and {submitter_reason or 'no submitter-processed table'}"
 
 
 @dataclass
