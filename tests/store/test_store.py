@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from genemill.formats.records import DataTable, ExperimentMetadata, PlatformRecord, SampleRecord, SeriesRecord
@@ -186,6 +186,21 @@ def test_batch_claims_take_the_oldest_eligible_jobs_once(db: Database) -> None:
         assert jobs["GSM1"].worker == "host:1" and jobs["GSM5"].worker == "host:2"
         assert jobs["GSM2"].state == JobState.QUEUED and jobs["dataset-1"].state == JobState.QUEUED
         assert claim_jobs(session, kinds=kinds, limit=5) == []
+
+
+@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_runners_claiming_at_the_same_moment_take_different_jobs(db: Database) -> None:
+    with db.session() as session:
+        for n in range(1, 5):
+            enqueue(session, JobKind.PROCESS_SAMPLE, f"GSM{n}")
+    with db.session() as first, db.session() as second:
+        a = claim_jobs(first, limit=2, worker="host:1")  # its rows stay locked until it commits
+        second.execute(text("SET LOCAL lock_timeout = '2s'"))  # waiting on them would fail, not hang
+        b = claim_jobs(second, limit=2, worker="host:2")
+        first.commit()
+        second.commit()
+    assert [job.target for job in a] == ["GSM1", "GSM2"]
+    assert [job.target for job in b] == ["GSM3", "GSM4"]
 
 
 def test_missing_schema_is_reported(tmp_path) -> None:
