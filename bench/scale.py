@@ -7,7 +7,9 @@
    queue -- on a ``distributed.LocalCluster`` of 1, then 2 worker processes (one thread each,
    ``MEMORY`` resource 4096 MB each, genemill's ``DASK_CONFIG``). Prints arrays/s, the speed-up over
    one worker and the peak RSS of each worker process (its ``VmHWM``, read after the run).
-   Workers import genemill before the clock starts; every run processes all arrays (``force``). Also
+   First the MAS5 kernel alone is timed on one array in this process (the machine's speed for
+   the work itself: the per-array costs of the runner and Dask are fixed, so the speed-up depends
+   on it). Workers import genemill before the clock starts; every run processes all arrays (``force``). Also
    prints the workers' CPU seconds per array and their CPU share (CPU seconds / (wall x workers)),
    which shows when other load on the machine, not genemill, limited the speed-up, the CPU seconds
    per array of this process (the runner, the Dask client and the LocalCluster's scheduler: what
@@ -81,6 +83,38 @@ def _warm() -> int:
     for module in ("genemill.pipeline.sample_jobs", "genemill.pipeline.affymetrix", "genemill.numerics.mas5"):
         importlib.import_module(module)
     return os.getpid()
+
+
+def _kernel_ms(cdf: Path, cels: list[Path], cache_dir: Path, *, arrays: int = 5) -> float:
+    """Median wall ms of the MAS5 kernel alone on one GENERATED array, in this process.
+
+    The machine's speed for the work itself: the per-array costs of the runner and of Dask are
+    fixed, so their share, and with it the speed-up, depends on it.
+    """
+    from genemill import affy
+    from genemill.numerics.mas5 import mas5, mas5_plan
+    from genemill.pipeline.heap import keep_temporaries_on_heap
+
+    keep_temporaries_on_heap()
+    layout = affy.read_cdf(cdf, cache_dir=cache_dir)
+    plan = mas5_plan(
+        layout.pm_index, layout.mm_index, offsets=layout.offsets, n_cols=layout.cols, n_rows=layout.rows
+    )
+    times = []
+    for path in cels[:arrays]:
+        intensities = affy.read_cel(path).intensities
+        started = time.perf_counter()
+        mas5(
+            intensities,
+            layout.pm_index,
+            layout.mm_index,
+            offsets=layout.offsets,
+            n_cols=layout.cols,
+            n_rows=layout.rows,
+            plan=plan,
+        )
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
 
 
 def _loadavg() -> str:
@@ -162,6 +196,8 @@ def scale(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     accession = create_cel_experiment(settings, db, cels, title="GENERATED Plus2-sized arrays", cdf=cdf)
     print(f"imported as {accession} in {time.perf_counter() - started:.0f} s (copies + sha256 + CDF cache)")
+    kernel = _kernel_ms(cdf, cels, args.out / "cdf-cache")
+    print(f"MAS5 kernel alone, one array in this process: {kernel:.0f} ms (median of 5)")
     rows = []
     # Rounds alternate the worker counts (1, 2, 1, 2, ...): a slow spell of the machine then
     # falls on both, and the summary compares medians.
