@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 
 from genemill.errors import StoreError
-from genemill.store.expression import read_expression, read_expression_info, write_expression
+from genemill.store.expression import (
+    read_expression,
+    read_expression_info,
+    write_expression,
+    write_expressions,
+)
 
 
 def test_expression_round_trip_reads_only_requested_samples(tmp_path) -> None:
@@ -74,3 +79,38 @@ def test_annotation_columns_keep_strings_and_stringify_other_values(tmp_path) ->
     ints = pd.DataFrame({"entrez_id": [7, 8, 9, 10]}, index=index)
     write_expression(path, values, metadata={}, annotation=ints)
     assert read_expression(path, with_annotation=True)["entrez_id"].tolist() == ["7", "8", "9", "10"]
+
+
+@pytest.mark.parametrize("parallel_cells", [0, 10**9], ids=["threads", "one-after-the-other"])
+def test_write_expressions_gives_the_files_write_expression_gives(tmp_path, parallel_cells: int) -> None:
+    index = pd.Index([f"ENSG{i:05d}" for i in range(300)], name="gene_id")
+    rng = np.random.default_rng(7)
+    frames = [
+        pd.DataFrame(rng.random((300, 2)) * scale, index=index, columns=["S1", "S2"]) for scale in (1, 50)
+    ]
+    frames.append(frames[0].iloc[::-1])  # other features: its own feature columns
+    annotation = pd.DataFrame({"symbol": [f"G{i}" if i % 4 else None for i in range(300)]}, index=index)
+    one_by_one = [
+        write_expression(tmp_path / f"one{i}.parquet", frame, metadata={"n": i}, annotation=annotation)
+        for i, frame in enumerate(frames)
+    ]
+    together = write_expressions(
+        [(tmp_path / f"all{i}.parquet", frame, {"n": i}) for i, frame in enumerate(frames)],
+        annotation=annotation,
+        parallel_cells=parallel_cells,
+    )
+    assert together == one_by_one
+    for number, digest in enumerate(together):
+        data = (tmp_path / f"all{number}.parquet").read_bytes()
+        assert data == (tmp_path / f"one{number}.parquet").read_bytes()
+        assert hashlib.sha256(data).hexdigest() == digest
+    assert read_expression(tmp_path / "all2.parquet", with_annotation=True).index[0] == "ENSG00299"
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_write_expressions_refuses_duplicate_ids_before_writing_any_file(tmp_path) -> None:
+    good = pd.DataFrame({"S1": [1.0, 2.0]}, index=["A", "B"])
+    dup = pd.DataFrame({"S1": [1.0, 2.0]}, index=["A", "A"])
+    with pytest.raises(StoreError, match=r"bad\.parquet: duplicate feature ids \(e\.g\. 'A'\)"):
+        write_expressions([(tmp_path / "good.parquet", good, {}), (tmp_path / "bad.parquet", dup, {})])
+    assert list(tmp_path.iterdir()) == []

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from genemill.numerics.tximport import (
     summarize_to_genes,
 )
 from genemill.pipeline.salmon_index import resolve_tx2gene
-from genemill.store.expression import write_expression
+from genemill.store.expression import write_expressions
 from genemill.store.models import Experiment, ProcessingResult, Sample
 from genemill.store.results import EXPRESSION, record_result
 
@@ -261,7 +260,8 @@ def store_gene_tables(
     stem = f"{spec.processor}-{spec.version}-{digest}".replace("/", "_").replace("+", "_")
     annotation = None if tables.symbols is None else pd.DataFrame({"symbol": tables.symbols})
     columns = [s.accession for s in samples]
-    jobs: list[tuple[str, Path, pd.DataFrame, dict[str, Any]]] = []
+    kinds: list[str] = []
+    jobs: list[tuple[Path, pd.DataFrame, dict[str, Any]]] = []
     for kind, values in (
         (EXPRESSION, tables.length_scaled_tpm),
         (COUNTS_KIND, tables.counts),
@@ -277,15 +277,11 @@ def store_gene_tables(
         }
         path = base / f"{stem}.{_VALUE_TYPES[kind]}.parquet"
         same = values.columns.tolist() == columns  # the usual case: no column copy
-        jobs.append((kind, path, values if same else values[columns], metadata))
-    # Arrow writes without the GIL: the three files are written side by side.
-    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="parquet") as pool:
-        written = [
-            pool.submit(write_expression, path, values, metadata=metadata, annotation=annotation)
-            for _, path, values, metadata in jobs
-        ]
-        digests = [future.result() for future in written]
-    files = [(kind, path, digest) for (kind, path, _, _), digest in zip(jobs, digests, strict=True)]
+        kinds.append(kind)
+        jobs.append((path, values if same else values[columns], metadata))
+    # The three tables share their gene ids and symbols (built once); large ones are written side by side.
+    digests = write_expressions(jobs, annotation=annotation)
+    files = [(kind, path, digest) for kind, (path, _, _), digest in zip(kinds, jobs, digests, strict=True)]
     return record_result(
         session,
         samples,

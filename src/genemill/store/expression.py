@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,10 +37,13 @@ __all__ = [
     "read_expression",
     "read_expression_info",
     "write_expression",
+    "write_expressions",
 ]
 
 ANNOTATION_COLUMNS = ("symbol", "entrez_id")
 _KEY = b"genemill"
+# Values (cells) from which several files are written in threads rather than one after the other.
+PARALLEL_CELLS = 200_000
 
 
 @dataclass(frozen=True)
@@ -48,30 +54,6 @@ class ExpressionInfo:
     samples: list[str]
     n_features: int
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-class _HashingFile:
-    """A write-only file that feeds every byte to SHA-256 as it goes to disk, so the digest of
-    the final file needs no second read."""
-
-    def __init__(self, fh: Any) -> None:
-        self._fh = fh
-        self.digest = hashlib.sha256()
-        self.closed = False
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data)
-        self.digest.update(view)
-        return self._fh.write(view)
-
-    def flush(self) -> None:
-        self._fh.flush()
-
-    def tell(self) -> int:
-        return self._fh.tell()
-
-    def close(self) -> None:
-        self.closed = True  # the caller closes the underlying file
 
 
 def _text_array(column: pd.Series) -> pa.Array:
@@ -99,34 +81,81 @@ def write_expression(
     ``annotation`` (indexed like ``values``) may carry ``symbol`` / ``entrez_id`` columns.
     Returns the SHA-256 (hex) of the file's bytes, computed while writing, for provenance.
     """
-    if values.index.has_duplicates:
-        msg = f"{path}: duplicate feature ids (e.g. {values.index[values.index.duplicated()][0]!r})"
-        raise StoreError(msg)
-    arrays: dict[str, pa.Array] = {"feature_id": pa.array(values.index.astype(str), pa.string())}
+    return write_expressions([(path, values, metadata)], annotation=annotation)[0]
+
+
+def write_expressions(
+    files: Sequence[tuple[Path, pd.DataFrame, dict[str, Any]]],
+    *,
+    annotation: pd.DataFrame | None = None,
+    parallel_cells: int = PARALLEL_CELLS,
+) -> list[str]:
+    """Write several ``(path, values, metadata)`` files as :func:`write_expression` does; return
+    their SHA-256s in order.
+
+    Files over the same features (e.g. one experiment's counts, TPM and lengthScaledTPM) share
+    their ``feature_id`` and annotation columns, built once. Together holding ``parallel_cells``
+    values or more, they are written side by side in threads (Arrow encodes and compresses without
+    the GIL); smaller ones one after the other, which is faster than starting threads for them.
+    """
+    built: list[tuple[pd.Index, dict[str, pa.Array]]] = []  # feature columns by the index they fit
+    tables = []
+    for path, values, metadata in files:
+        if values.index.has_duplicates:
+            msg = f"{path}: duplicate feature ids (e.g. {values.index[values.index.duplicated()][0]!r})"
+            raise StoreError(msg)
+        shared = next((columns for index, columns in built if index.equals(values.index)), None)
+        if shared is None:
+            shared = _feature_columns(values.index, annotation)
+            built.append((values.index, shared))
+        arrays = dict(shared)
+        for sample in values.columns:
+            arrays[str(sample)] = pa.array(values[sample].to_numpy(dtype=np.float32), pa.float32())
+        table = pa.table(arrays)
+        tables.append(table.replace_schema_metadata({_KEY: json.dumps(metadata, default=str).encode()}))
+    paths = [path for path, _, _ in files]
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if len(files) > 1 and sum(values.size for _, values, _ in files) >= parallel_cells:
+        with ThreadPoolExecutor(max_workers=len(files), thread_name_prefix="parquet") as pool:
+            return list(pool.map(_write_table, paths, tables))
+    return [_write_table(path, table) for path, table in zip(paths, tables, strict=True)]
+
+
+def _feature_columns(index: pd.Index, annotation: pd.DataFrame | None) -> dict[str, pa.Array]:
+    """The ``feature_id`` column and the annotation columns present, aligned to ``index``."""
+    arrays: dict[str, pa.Array] = {"feature_id": pa.array(index.astype(str), pa.string())}
     if annotation is not None:
-        aligned = annotation if annotation.index.equals(values.index) else annotation.reindex(values.index)
+        aligned = annotation if annotation.index.equals(index) else annotation.reindex(index)
         for name in ANNOTATION_COLUMNS:
             if name in aligned:
                 arrays[name] = _text_array(aligned[name])
-    for sample in values.columns:
-        arrays[str(sample)] = pa.array(values[sample].to_numpy(dtype=np.float32), pa.float32())
-    table = pa.table(arrays)
-    table = table.replace_schema_metadata({_KEY: json.dumps(metadata, default=str).encode()})
-    path.parent.mkdir(parents=True, exist_ok=True)
+    return arrays
+
+
+def _write_table(path: Path, table: pa.Table) -> str:
+    """Write ``table`` to ``path`` atomically; return the SHA-256 of the file's bytes.
+
+    Encoded to memory first (one buffer no larger than the file), hashed there and written with
+    one call to a temporary file beside ``path``, then renamed into place: no second read of the
+    file for its digest, and no Python call per Parquet page as a hashing file object would make.
+    """
     # Dictionary encoding helps the string id columns only; on float columns it costs time and space.
     text_columns = [name for name in table.column_names if name == "feature_id" or name in ANNOTATION_COLUMNS]
-    # Written through the temporary file's own handle (one open, not two), then renamed into place.
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as tmp:
-        tmp_path = Path(tmp.name)
-        try:
-            sink = _HashingFile(tmp.file)
-            pq.write_table(table, sink, compression="zstd", use_dictionary=text_columns)
-        except BaseException:
-            tmp.close()
-            tmp_path.unlink(missing_ok=True)
-            raise
-    tmp_path.replace(path)
-    return sink.digest.hexdigest()
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd", use_dictionary=text_columns)
+    data = sink.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    handle, name = tempfile.mkstemp(dir=path.parent, suffix=".part")
+    tmp_path = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as fh:
+            fh.write(data)
+        tmp_path.replace(path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    return digest
 
 
 def read_expression_info(path: Path) -> ExpressionInfo:
