@@ -14,6 +14,7 @@ import gzip
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from typer.testing import CliRunner
 import genemill.rnaseq
 from genemill.cli import rnaseq as rnaseq_cli
 from genemill.config import Settings
-from genemill.errors import InputError
+from genemill.errors import InputError, ToolError
 from genemill.formats.gtf import read_tx2gene_gtf
 from genemill.pipeline.rnaseq_private import (
     FastqRun,
@@ -35,7 +36,7 @@ from genemill.pipeline.rnaseq_private import (
     pair_fastqs,
     process_rnaseq_experiment,
 )
-from genemill.pipeline.salmon import quant_arguments
+from genemill.pipeline.salmon import quant_arguments, run_salmon
 from genemill.pipeline.salmon_index import ensure_index, kmer_size, load_reference
 from genemill.store import queries
 from genemill.store.db import Database
@@ -593,3 +594,34 @@ def test_fastq_experiment_needs_transcripts(tmp_path: Path) -> None:
         create_fastq_experiment(
             settings, db, runs, title="t", reference=ReferenceFiles(gtf=KALLISTO / "transcripts.gtf.gz")
         )
+
+
+def test_run_salmon_does_the_meanwhile_work_while_the_tool_runs() -> None:
+    # /bin/sh stands in for Salmon: what is checked is when ``meanwhile`` runs, not Salmon itself.
+    start = time.perf_counter()
+    called: list[float] = []
+    run = run_salmon(
+        ["-c", "sleep 0.5; echo done"],
+        what="sleep",
+        executable="/bin/sh",
+        meanwhile=lambda: called.append(time.perf_counter() - start),
+    )
+    assert run.stdout == "done\n" and run.returncode == 0
+    assert len(called) == 1 and called[0] < 0.4 <= run.seconds
+
+
+def test_run_salmon_stops_the_tool_when_the_meanwhile_work_fails() -> None:
+    def fail() -> None:
+        msg = "prepared work failed"
+        raise RuntimeError(msg)
+
+    start = time.perf_counter()
+    with pytest.raises(RuntimeError, match="prepared work failed"):
+        run_salmon(["-c", "sleep 30"], what="sleep", executable="/bin/sh", meanwhile=fail)
+    assert time.perf_counter() - start < 10  # killed, not waited for
+
+
+def test_run_salmon_failure_names_the_last_complaint_after_the_meanwhile_work() -> None:
+    script = "echo '[2026-01-01] [jointLog] [error] no index here' >&2; exit 3"
+    with pytest.raises(ToolError, match=r"^fake quant exited with status 3: no index here$"):
+        run_salmon(["-c", script], what="fake quant", executable="/bin/sh", meanwhile=lambda: None)

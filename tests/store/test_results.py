@@ -8,13 +8,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
 from genemill.config import Settings
 from genemill.formats.records import ExperimentMetadata, PlatformRecord, SampleRecord, SeriesRecord
 from genemill.pipeline.ingest import store_experiment
+from genemill.pipeline.rnaseq_process import load_results
 from genemill.pipeline.rnaseq_store import GeneTables, ResultSpec, store_gene_tables
+from genemill.store import queries
 from genemill.store.db import Database
 from genemill.store.expression import write_expression
 from genemill.store.models import ComputedFile, Experiment, ProcessingResult
@@ -110,3 +112,33 @@ def test_only_the_current_result_is_retired(db: Database, tmp_path: Path) -> Non
     with db.session() as session:
         current = {r.processor_version: r.is_current for r in session.scalars(select(ProcessingResult))}
     assert current == {"0": False, "1": False, "2": True}
+
+
+def test_results_left_out_for_processing_are_loaded_once_before_recording(
+    db: Database, tmp_path: Path
+) -> None:
+    values = pd.DataFrame({"GSM1": [1.0], "GSM2": [2.0]}, index=["ENSG1"])
+    path = tmp_path / "old.parquet"
+    with db.session() as session:
+        experiment = store_experiment(session, _experiment_metadata())
+        _record(
+            session, experiment, "old", [("expression", path, write_expression(path, values, metadata={}))]
+        )
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    with db.session() as session:
+        experiment = queries.get_experiment(session, "GSE1", for_processing=True)
+        samples = list(experiment.samples)
+        assert all("results" in inspect(sample).unloaded for sample in samples)
+        loaded = len(statements)
+        load_results(session, samples)
+        assert len(statements) == loaded + 2  # the samples, then their results: not one query per sample
+        assert [[r.processor_version for r in sample.results] for sample in samples] == [["old"], ["old"]]
+        load_results(session, samples)
+        assert len(statements) == loaded + 2  # loaded already: nothing asked again
+        _record(
+            session, experiment, "new", [("expression", path, write_expression(path, values, metadata={}))]
+        )
+    with db.session() as session:
+        current = {r.processor_version: r.is_current for r in session.scalars(select(ProcessingResult))}
+    assert current == {"old": False, "new": True}

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,8 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pandas as pd
-from sqlalchemy.orm import Session
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session, selectinload
 
 import genemill
 from genemill.config import Settings
@@ -74,6 +74,7 @@ __all__ = [
     "Progress",
     "RnaSeqOutcome",
     "has_rnaseq_files",
+    "load_results",
     "process_rnaseq",
     "reference_tx2gene",
 ]
@@ -83,6 +84,7 @@ META_INFO_KIND, LIB_FORMAT_KIND = "SALMON_META_INFO", "SALMON_LIB_FORMAT_COUNTS"
 REFERENCE_FIELD = "genemill_rnaseq_reference"
 
 Progress = Callable[[str, int, int], None]
+_LOAD_BATCH = 500
 
 
 @dataclass
@@ -209,20 +211,20 @@ def _process_fastq(
         return
     runs: list[QuantifiedRun] = []
     indexes = IndexCache(settings, reference, threads=options.threads)
-    # Read the transcript → gene table while Salmon runs (large for real transcriptomes).
-    prefetch = threading.Thread(target=_prefetch_tx2gene, args=(reference,), name="tx2gene", daemon=True)
-    prefetch.start()
+    prepare = _Preparation(session, reference, samples)
     for number, sample in enumerate(samples):
         options.report(f"salmon quant {sample.title or sample.accession}", number, len(samples))
         try:
-            run = quantify_sample(settings, experiment, sample, indexes=indexes, threads=options.threads)
+            run = quantify_sample(
+                settings, experiment, sample, indexes=indexes, threads=options.threads, meanwhile=prepare
+            )
         except (InputError, ProcessingError, OSError) as exc:  # FormatError, ToolError are among them
             _refuse(outcome, sample, str(exc))
             continue
         if _keep(run, options, outcome):
             runs.append(run)
     options.report("tximport", len(samples), len(samples))
-    prefetch.join()
+    prepare()  # done already, unless no Salmon ran (all cached or refused)
     if not runs:
         return
     used = {run.index.key: run.index.describe() for run in runs if run.index is not None}
@@ -290,11 +292,36 @@ def _read_reference_tx2gene(path: str, _stamp: tuple[int, int]) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
 
 
-def _prefetch_tx2gene(reference: Reference) -> None:
-    """Warm the caches (table, and its transcript → gene layout); a failure is raised again, in
-    the caller's thread, by the real read."""
-    with contextlib.suppress(Exception):
-        prepare_gene_layout(reference_tx2gene(reference), source=str(reference.tx2gene))
+class _Preparation:
+    """What storing the experiment's result needs that no Salmon output changes, done once, in the
+    main thread while the first ``salmon quant`` runs (its ``meanwhile``): the samples' results
+    (the current ones are retired), and the transcript → gene table and its gene layout (large for
+    real transcriptomes). A tx2gene failure is not raised here but by the real read, later."""
+
+    def __init__(self, session: Session, reference: Reference, samples: list[Sample]) -> None:
+        self.session = session
+        self.reference = reference
+        self.samples = samples
+        self.done = False
+
+    def __call__(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        load_results(self.session, self.samples)
+        with contextlib.suppress(Exception):
+            prepare_gene_layout(reference_tx2gene(self.reference), source=str(self.reference.tx2gene))
+
+
+def load_results(session: Session, samples: list[Sample]) -> None:
+    """Load the results of those ``samples`` whose results are not loaded yet, 500 per query
+    (:func:`genemill.store.queries.find_experiment` leaves them out ``for_processing``)."""
+    missing = [sample.id for sample in samples if "results" in inspect(sample).unloaded]
+    for start in range(0, len(missing), _LOAD_BATCH):
+        batch = missing[start : start + _LOAD_BATCH]
+        session.scalars(
+            select(Sample).where(Sample.id.in_(batch)).options(selectinload(Sample.results))
+        ).all()
 
 
 def reference_tx2gene(reference: Reference) -> pd.DataFrame:
@@ -321,6 +348,7 @@ def _tximport_and_store(
         return
     tx2gene = reference_tx2gene(reference)
     by_accession = {run.sample.accession: run.sample for run in runs}
+    load_results(session, list(by_accession.values()))
     try:
         tables = summarize_runs([run.quant for run in runs], tx2gene, source=str(reference.tx2gene))
     except InputError as exc:

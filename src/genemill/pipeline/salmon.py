@@ -16,10 +16,11 @@ alike. ``--no-version-check`` keeps Salmon off the network.
 
 Salmon quantifies whatever it could read: a truncated FASTQ, a gzip stream without its trailer
 or mates of different length all give exit status 0. genemill therefore checks the FASTQ files
-itself (:mod:`genemill.formats.fastq`) *while* Salmon runs, in a thread (zlib inflates with the
-GIL released, and ``subprocess.run`` waits without it), and a failed check wins over Salmon's
-result. Salmon's output is written to a temporary directory next to the destination and renamed
-into place only when both succeeded.
+itself (:mod:`genemill.formats.fastq`) *while* Salmon runs, in a thread started just after Salmon
+(zlib inflates with the GIL released, and waiting on Salmon holds no GIL), and a failed check wins
+over Salmon's result. The caller may give other work that does not need Salmon's output
+(``meanwhile``) to be done in the main thread while Salmon runs. Salmon's output is written to
+a temporary directory next to the destination and renamed into place only when both succeeded.
 
 QC read from ``aux_info/meta_info.json`` and ``lib_format_counts.json``: ``percent_mapped``,
 ``num_processed`` and ``num_mapped`` fragments, the detected library type. A run whose mapping rate
@@ -36,7 +37,8 @@ import shutil
 import subprocess
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -106,15 +108,34 @@ def salmon_version() -> str:
 
 
 def run_salmon(
-    args: list[str], *, what: str, sample: str | None = None, executable: str | None = None
+    args: list[str],
+    *,
+    what: str,
+    sample: str | None = None,
+    executable: str | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> ToolRun:
-    """Run ``salmon <args>``; return the finished run, or raise ToolError with the output's tail."""
+    """Run ``salmon <args>``; return the finished run, or raise ToolError with the output's tail.
+
+    ``meanwhile`` is called once Salmon has started, before waiting for it: work that does not
+    need Salmon's output is then done in its shadow (``seconds`` still runs from the start to
+    Salmon's exit, or to the end of ``meanwhile`` should that be later). If it raises, Salmon is
+    stopped and the error goes on.
+    """
     command = (executable or salmon_executable(), *args)
     start = time.perf_counter()
-    completed = subprocess.run(command, check=False, capture_output=True, text=True, errors="replace")
-    run = ToolRun(
-        command, completed.returncode, time.perf_counter() - start, completed.stdout, completed.stderr
-    )
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace"
+    ) as process:
+        try:
+            if meanwhile is not None:
+                meanwhile()
+            stdout, stderr = process.communicate()
+        except BaseException:
+            process.kill()
+            process.communicate()
+            raise
+    run = ToolRun(command, process.returncode, time.perf_counter() - start, stdout, stderr)
     if run.returncode != 0:
         tail = (run.stderr + run.stdout)[-_TAIL:]
         msg = f"{what} exited with status {run.returncode}: {_last_complaint(run)}"
@@ -272,6 +293,7 @@ def quantify_reads(
     threads: int,
     sample: str | None = None,
     record: dict[str, Any] | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> SalmonQuant:
     """Run ``salmon quant`` for one run, or several runs of one layout, into ``out_dir`` (replaced
     atomically), checking the FASTQs.
@@ -286,7 +308,8 @@ def quantify_reads(
         Salmon processed a different number of fragments than the FASTQ holds (all runs together).
 
     ``out_dir/genemill_quant.json`` records the options, the read counts (total and per run) and
-    ``record``.
+    ``record``. Salmon is started first; the FASTQ check thread and then ``meanwhile`` (work
+    that does not need this quantification, :func:`run_salmon`) follow while it runs.
     """
     runs = as_runs(reads)
     if _layout_of(runs) not in (1, 2):
@@ -297,11 +320,20 @@ def quantify_reads(
     try:
         args = quant_arguments(runs, index_dir, work, threads=threads)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastq-check") as pool:
-            checked = pool.submit(check_runs, runs)
+            checked: list[Future[list[FastqSummary]]] = []
+
+            def alongside() -> None:
+                checked.append(pool.submit(check_runs, runs))
+                if meanwhile is not None:
+                    meanwhile()
+
             try:
-                run = run_salmon(args, what=f"salmon quant ({_names(files)})", sample=sample)
+                run = run_salmon(
+                    args, what=f"salmon quant ({_names(files)})", sample=sample, meanwhile=alongside
+                )
             finally:
-                per_run = checked.result()  # a bad FASTQ is the cause to report, if there is one
+                # A bad FASTQ is the cause to report, if there is one; checked anyway if need be.
+                per_run = checked[0].result() if checked else check_runs(runs)
         summary = _total(per_run)
         qc = read_salmon_qc(work)
         _check_processed(qc, summary, files, sample)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,9 +158,19 @@ def _check_layout(sample: Sample, runs: list[FastqRun]) -> None:
 
 
 def quantify_sample(
-    settings: Settings, experiment: Experiment, sample: Sample, *, indexes: IndexCache, threads: int
+    settings: Settings,
+    experiment: Experiment,
+    sample: Sample,
+    *,
+    indexes: IndexCache,
+    threads: int,
+    meanwhile: Callable[[], object] | None = None,
 ) -> QuantifiedRun:
-    """Quantify a sample's runs (steps 1–4 of the module docstring); raise InputError/ProcessingError."""
+    """Quantify a sample's runs (steps 1–4 of the module docstring); raise InputError/ProcessingError.
+
+    ``meanwhile`` is called while ``salmon quant`` runs (:func:`genemill.pipeline.salmon.run_salmon`);
+    not at all when the quantification is cached or the sample is refused before Salmon starts.
+    """
     _check_organism(indexes.reference, sample)
     runs = fastq_runs(sample)
     _check_layout(sample, runs)
@@ -171,7 +182,9 @@ def quantify_sample(
         file.sha256 = file.sha256 or sha256_file(Path(str(file.local_path)))  # downloads may lack one
     shas = [str(f.sha256) for f in files]
     k = kmer_size(sampled.mean_length)
-    index, quant = _quantify_with(settings, experiment, sample, reads, shas, indexes.get(k), threads=threads)
+    index, quant = _quantify_with(
+        settings, experiment, sample, reads, shas, indexes.get(k), threads=threads, meanwhile=meanwhile
+    )
     if kmer_size(quant.reads.mean_length) != k:  # the first reads misled us: use the whole file's mean
         shutil.rmtree(quant.out_dir)
         k = kmer_size(quant.reads.mean_length)
@@ -219,10 +232,17 @@ def _quantify_with(
     index: SalmonIndex,
     *,
     threads: int,
+    meanwhile: Callable[[], object] | None = None,
 ) -> tuple[SalmonIndex, SalmonQuant]:
     out_dir = settings.home / "quant" / experiment.accession / sample.accession / index.path.name
     quant = _cached(out_dir, shas) or quantify_reads(
-        reads, index.path, out_dir, threads=threads, sample=sample.accession, record={"input_sha256": shas}
+        reads,
+        index.path,
+        out_dir,
+        threads=threads,
+        sample=sample.accession,
+        record={"input_sha256": shas},
+        meanwhile=meanwhile,
     )
     return index, quant
 
