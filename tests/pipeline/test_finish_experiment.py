@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import delete, inspect, select
+from sqlalchemy import delete, event, inspect, select
 
 from genemill.formats.records import ExperimentMetadata, PlatformRecord, SampleRecord, SeriesRecord
 from genemill.pipeline import ingest
@@ -85,6 +85,22 @@ def test_a_missing_search_row_is_written_even_when_unchanged(db: Database, reind
         assert session.scalar(select(ExperimentSearch.experiment_id)) is not None
 
 
+def test_a_search_row_known_to_be_missing_or_present_is_not_asked_again(db: Database, reindexed) -> None:
+    with db.session() as session:
+        experiment = store_experiment(session, _metadata())
+        assert ingest.has_search_row(session, experiment)
+    reindexed.clear()
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    with db.session() as session:
+        experiment = queries.get_experiment(session, "GSE1")
+        asked = len(statements)
+        finish_experiment(session, experiment, unchanged_since=index_inputs(experiment), indexed=True)
+        assert len(statements) == asked and reindexed == []
+        finish_experiment(session, experiment, unchanged_since=index_inputs(experiment), indexed=False)
+    assert len(reindexed) == 1  # told it is missing: written again
+
+
 def test_without_a_snapshot_finish_experiment_always_reindexes(db: Database, reindexed) -> None:
     with db.session() as session:
         store_experiment(session, _metadata())
@@ -94,7 +110,7 @@ def test_without_a_snapshot_finish_experiment_always_reindexes(db: Database, rei
     assert len(reindexed) == 1
 
 
-def test_for_processing_loads_files_organisms_and_results_up_front(db: Database) -> None:
+def test_for_processing_loads_files_and_organisms_up_front_and_leaves_results(db: Database) -> None:
     with db.session() as session:
         store_experiment(session, _metadata())
     with db.session() as session:
@@ -104,8 +120,9 @@ def test_for_processing_loads_files_organisms_and_results_up_front(db: Database)
         loaded = queries.get_experiment(session, "GSE1", for_processing=True)
         for sample in loaded.samples:
             unloaded = inspect(sample).unloaded
-            assert not {"original_files", "organism", "results"} & unloaded
+            assert not {"original_files", "organism"} & unloaded
             assert "platform" in unloaded  # processing does not read it; it loads if touched
+            assert "results" in unloaded  # loaded while Salmon runs (rnaseq_process.load_results)
         assert sorted(f.filename for s in loaded.samples for f in s.original_files) == [
             "GSM1.CEL.gz",
             "GSM2.CEL.gz",

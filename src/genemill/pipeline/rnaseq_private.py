@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from genemill.config import Settings
 from genemill.errors import InputError, SalmonFormatError
 from genemill.formats.salmon import read_quant
-from genemill.pipeline.ingest import finish_experiment, index_inputs
+from genemill.pipeline.ingest import finish_experiment, has_search_row, index_inputs
 from genemill.pipeline.private import private_accession
 from genemill.pipeline.rnaseq_process import (
     FASTQ_KIND,
@@ -382,6 +382,7 @@ def process_rnaseq_experiment(
         experiment = queries.get_experiment(session, accession, for_processing=True)
         before = index_inputs(experiment)
         samples = [s for s in experiment.samples if has_rnaseq_files(s)]
+        indexed: list[bool] = []  # asked while Salmon runs (processing adds no search row)
         outcome = process_rnaseq(
             settings,
             session,
@@ -391,6 +392,8 @@ def process_rnaseq_experiment(
             min_mapping_rate=min_mapping_rate,
             threads=threads,
             progress=progress,
+            meanwhile=lambda: indexed.append(has_search_row(session, experiment)),
         )
-        finish_experiment(session, experiment, unchanged_since=before)
+        known = indexed[0] if indexed else None
+        finish_experiment(session, experiment, unchanged_since=before, indexed=known)
     return outcome

@@ -143,8 +143,13 @@ def process_rnaseq(
     min_mapping_rate: float = MIN_MAPPING_RATE,
     threads: int | None = None,
     progress: Progress | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> RnaSeqOutcome:
-    """Quantify FASTQ runs with Salmon (or take imported quant.sf files), then tximport and store."""
+    """Quantify FASTQ runs with Salmon (or take imported quant.sf files), then tximport and store.
+
+    ``meanwhile`` is the caller's own work that needs no quantification: done while the first
+    ``salmon quant`` runs, else before tximport (always once).
+    """
     outcome = RnaSeqOutcome()
     samples = _fetch_fastqs(settings, samples, outcome, progress)
     reference = _reference_for(settings, experiment, samples)
@@ -153,8 +158,17 @@ def process_rnaseq(
     options = _Options(allow_low_mapping, min_mapping_rate, threads or os.cpu_count() or 1, progress)
     if fastq:
         _process_fastq(
-            settings, session, experiment, fastq, reference=reference, options=options, outcome=outcome
+            settings,
+            session,
+            experiment,
+            fastq,
+            reference=reference,
+            options=options,
+            outcome=outcome,
+            meanwhile=meanwhile,
         )
+    if meanwhile is not None and not fastq:
+        meanwhile()
     if imported:
         _process_imported(
             settings, session, experiment, imported, reference=reference, options=options, outcome=outcome
@@ -202,8 +216,11 @@ def _process_fastq(
     reference: Reference | None,
     options: _Options,
     outcome: RnaSeqOutcome,
+    meanwhile: Callable[[], object] | None = None,
 ) -> None:
+    prepare = _Preparation(session, reference, samples, meanwhile)
     if reference is None or reference.transcripts is None:
+        prepare()
         organisms = sorted({s.organism.name for s in samples if s.organism is not None})
         reason = f"no transcriptome reference with transcripts for {organisms or 'an unknown organism'}"
         for sample in samples:
@@ -211,7 +228,6 @@ def _process_fastq(
         return
     runs: list[QuantifiedRun] = []
     indexes = IndexCache(settings, reference, threads=options.threads)
-    prepare = _Preparation(session, reference, samples)
     for number, sample in enumerate(samples):
         options.report(f"salmon quant {sample.title or sample.accession}", number, len(samples))
         try:
@@ -295,22 +311,34 @@ def _read_reference_tx2gene(path: str, _stamp: tuple[int, int]) -> pd.DataFrame:
 class _Preparation:
     """What storing the experiment's result needs that no Salmon output changes, done once, in the
     main thread while the first ``salmon quant`` runs (its ``meanwhile``): the samples' results
-    (the current ones are retired), and the transcript → gene table and its gene layout (large for
-    real transcriptomes). A tx2gene failure is not raised here but by the real read, later."""
+    (the current ones are retired), the transcript → gene table and its gene layout (large for
+    real transcriptomes) and the caller's own ``meanwhile``. A tx2gene failure is not raised here
+    but by the real read, later."""
 
-    def __init__(self, session: Session, reference: Reference, samples: list[Sample]) -> None:
+    def __init__(
+        self,
+        session: Session,
+        reference: Reference | None,
+        samples: list[Sample],
+        meanwhile: Callable[[], object] | None,
+    ) -> None:
         self.session = session
         self.reference = reference
         self.samples = samples
+        self.meanwhile = meanwhile
         self.done = False
 
     def __call__(self) -> None:
         if self.done:
             return
         self.done = True
+        if self.meanwhile is not None:
+            self.meanwhile()
         load_results(self.session, self.samples)
-        with contextlib.suppress(Exception):
-            prepare_gene_layout(reference_tx2gene(self.reference), source=str(self.reference.tx2gene))
+        if self.reference is not None:
+            reference = self.reference
+            with contextlib.suppress(Exception):
+                prepare_gene_layout(reference_tx2gene(reference), source=str(reference.tx2gene))
 
 
 def load_results(session: Session, samples: list[Sample]) -> None:
