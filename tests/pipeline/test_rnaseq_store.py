@@ -3,15 +3,28 @@ hand-written in the test, not real data)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from genemill.config import Settings
 from genemill.errors import InputError
+from genemill.formats.records import ExperimentMetadata, SampleRecord, SeriesRecord
 from genemill.pipeline import rnaseq_store
-from genemill.pipeline.rnaseq_store import QuantInput, gene_layout, prepare_gene_layout, summarize_runs
+from genemill.pipeline.ingest import store_experiment
+from genemill.pipeline.rnaseq_store import (
+    QuantInput,
+    ResultSpec,
+    gene_layout,
+    prepare_gene_layout,
+    store_gene_tables,
+    summarize_runs,
+)
+from genemill.store.db import Database
+from genemill.store.expression import read_expression
 
 NAMES = ["tx1", "tx2", "tx3", "tx4"]
 
@@ -41,6 +54,14 @@ def _runs(tmp_path: Path, names: list[str] = NAMES) -> list[QuantInput]:
         QuantInput("S1", _quant(tmp_path / "a.sf", names, [10.0, 5.0, 0.0, 2.0])),
         QuantInput("S2", _quant(tmp_path / "b.sf", names, [1.0, 2.0, 3.0, 4.0])),
     ]
+
+
+def _metadata(accession: str) -> ExperimentMetadata:
+    """An experiment with samples S1 and S2 (constructed here, not real data)."""
+    samples = [SampleRecord(accession=name, title=name) for name in ("S1", "S2")]
+    return ExperimentMetadata(
+        source="GEO", series=SeriesRecord(accession=accession, title="t"), samples=samples
+    )
 
 
 def test_a_prepared_layout_is_used_and_gives_the_same_tables(tmp_path: Path, monkeypatch) -> None:
@@ -78,3 +99,25 @@ def test_a_gap_in_tx2gene_is_still_reported_after_preparing(tmp_path: Path) -> N
     prepare_gene_layout(table, source="t2g.tsv")  # the table's own order: fine
     with pytest.raises(InputError, match=r"tx4.*t2g\.tsv|t2g\.tsv.*tx4"):
         summarize_runs(_runs(tmp_path), table, source="t2g.tsv")
+
+
+def test_files_written_with_the_layouts_columns_equal_those_built_afresh(
+    tmp_path: Path, settings: Settings, db: Database
+) -> None:
+    tables = summarize_runs(_runs(tmp_path), _tx2gene(), source="t2g")
+    assert tables.layout is not None and tables.counts.index is tables.layout.index
+    afresh = dataclasses.replace(tables, layout=None)
+    spec = ResultSpec("constructed", "1", "raw", {}, ["0" * 64], {})
+    written = {}
+    for name, given in (("layout", tables), ("afresh", afresh)):
+        with db.session() as session:
+            experiment = store_experiment(session, _metadata(f"GSE{len(written) + 1}"))
+            samples = list(experiment.samples)
+            result = store_gene_tables(
+                settings, session, experiment, samples=samples, tables=given, spec=spec
+            )
+            written[name] = {f.kind: Path(f.path).read_bytes() for f in result.files}
+    assert written["layout"] == written["afresh"]
+    (counts,) = (settings.home / "expression" / "GSE1").glob("*.counts.parquet")
+    frame = read_expression(counts, with_annotation=True)
+    assert frame["symbol"].to_dict() == {"g1": "G1", "g2": "G2", "g3": "G3"}

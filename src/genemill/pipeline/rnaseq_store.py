@@ -36,7 +36,7 @@ from genemill.numerics.tximport import (
     summarize_to_genes,
 )
 from genemill.pipeline.salmon_index import resolve_tx2gene
-from genemill.store.expression import write_expressions
+from genemill.store.expression import feature_columns, write_expressions
 from genemill.store.models import Experiment, ProcessingResult, Sample
 from genemill.store.results import EXPRESSION, record_result
 
@@ -78,6 +78,7 @@ class GeneTables:
     symbols: pd.Series | None
     n_transcripts: int
     refused: dict[str, str] = field(default_factory=dict)
+    layout: GeneLayout | None = None  # the tables' genes (index, symbols, file columns) when known
 
 
 def _read_checked(run: QuantInput) -> TranscriptQuant:
@@ -97,11 +98,15 @@ def _read_checked(run: QuantInput) -> TranscriptQuant:
 @dataclass(frozen=True)
 class GeneLayout:
     """tx2gene applied to one transcript order (``names``, as in the runs' ``quant.sf``): the
-    transcript → gene mapping and the genes' symbols. It depends on no quantified value."""
+    transcript → gene mapping, the genes (``index``) and their symbols, and the gene id and
+    symbol columns of the expression files (``features``). It depends on no quantified value."""
 
     names: np.ndarray
     mapping: GeneMapping
     symbols: pd.Series | None
+    index: pd.Index
+    annotation: pd.DataFrame | None
+    features: tuple[pd.Index, dict[str, Any]]
 
 
 _LAYOUTS: list[tuple[pd.DataFrame, str, GeneLayout]] = []  # most recent last
@@ -123,14 +128,20 @@ def gene_layout(tx2gene: pd.DataFrame, names: np.ndarray, *, source: str) -> Gen
     resolved = resolve_tx2gene(tx2gene, names.tolist(), source=source)
     mapping = map_transcripts(names, resolved["transcript_id"], resolved["gene_id"], source=source)
     symbols = None
+    index = pd.Index(mapping.gene_ids, name="gene_id", dtype=object)
     if "gene_name" in resolved:
-        index = pd.Index(mapping.gene_ids, name="gene_id", dtype=object)
         symbols = resolved.drop_duplicates("gene_id").set_index("gene_id")["gene_name"].reindex(index)
-    layout = GeneLayout(names=names, mapping=mapping, symbols=symbols)
+    annotation = _annotation(symbols)
+    features = (index, feature_columns(index, annotation))
+    layout = GeneLayout(names, mapping, symbols, index, annotation, features)
     with _LAYOUTS_LOCK:
         _LAYOUTS.append((tx2gene, source, layout))
         del _LAYOUTS[:-_LAYOUTS_KEPT]
     return layout
+
+
+def _annotation(symbols: pd.Series | None) -> pd.DataFrame | None:
+    return None if symbols is None else pd.DataFrame({"symbol": symbols})
 
 
 def prepare_gene_layout(tx2gene: pd.DataFrame, *, source: str) -> None:
@@ -217,7 +228,8 @@ def summarize_runs(runs: list[QuantInput], tx2gene: pd.DataFrame, *, source: str
     scaled = scale_counts_from_abundance(
         genes.counts, genes.abundance, genes.length, method="lengthScaledTPM"
     )
-    index = pd.Index(genes.gene_ids, name="gene_id", dtype=object)
+    same_genes = genes.gene_ids is layout.mapping.gene_ids  # always, as summarize_to_genes works now
+    index = layout.index if same_genes else pd.Index(genes.gene_ids, name="gene_id", dtype=object)
     columns = pd.Index([run.accession for run, _ in kept], dtype=object)
 
     def frame(values: np.ndarray) -> pd.DataFrame:
@@ -230,6 +242,7 @@ def summarize_runs(runs: list[QuantInput], tx2gene: pd.DataFrame, *, source: str
         symbols=layout.symbols,
         n_transcripts=len(names),
         refused=refused,
+        layout=layout if same_genes else None,
     )
 
 
@@ -258,7 +271,8 @@ def store_gene_tables(
     digest = hashlib.sha256("\n".join(sorted(spec.input_sha256)).encode()).hexdigest()[:12]
     base = settings.home / "expression" / experiment.accession
     stem = f"{spec.processor}-{spec.version}-{digest}".replace("/", "_").replace("+", "_")
-    annotation = None if tables.symbols is None else pd.DataFrame({"symbol": tables.symbols})
+    layout = tables.layout
+    annotation = _annotation(tables.symbols) if layout is None else layout.annotation
     columns = [s.accession for s in samples]
     kinds: list[str] = []
     jobs: list[tuple[Path, pd.DataFrame, dict[str, Any]]] = []
@@ -280,7 +294,8 @@ def store_gene_tables(
         kinds.append(kind)
         jobs.append((path, values if same else values[columns], metadata))
     # The three tables share their gene ids and symbols (built once); large ones are written side by side.
-    digests = write_expressions(jobs, annotation=annotation)
+    features = None if layout is None else layout.features  # made with the layout, ahead
+    digests = write_expressions(jobs, annotation=annotation, features=features)
     files = [(kind, path, digest) for kind, (path, _, _), digest in zip(kinds, jobs, digests, strict=True)]
     return record_result(
         session,

@@ -34,6 +34,7 @@ from genemill.errors import StoreError
 __all__ = [
     "ANNOTATION_COLUMNS",
     "ExpressionInfo",
+    "feature_columns",
     "read_expression",
     "read_expression_info",
     "write_expression",
@@ -89,6 +90,7 @@ def write_expressions(
     *,
     annotation: pd.DataFrame | None = None,
     parallel_cells: int = PARALLEL_CELLS,
+    features: tuple[pd.Index, dict[str, pa.Array]] | None = None,
 ) -> list[str]:
     """Write several ``(path, values, metadata)`` files as :func:`write_expression` does; return
     their SHA-256s in order.
@@ -97,8 +99,10 @@ def write_expressions(
     their ``feature_id`` and annotation columns, built once. Together holding ``parallel_cells``
     values or more, they are written side by side in threads (Arrow encodes and compresses without
     the GIL); smaller ones one after the other, which is faster than starting threads for them.
+    ``features`` is ``(index, feature_columns(index, annotation))`` made ahead by the caller (with
+    this ``annotation``), used for the files over that index.
     """
-    built: list[tuple[pd.Index, dict[str, pa.Array]]] = []  # feature columns by the index they fit
+    built = [features] if features is not None else []  # feature columns by the index they fit
     tables = []
     for path, values, metadata in files:
         if values.index.has_duplicates:
@@ -106,7 +110,7 @@ def write_expressions(
             raise StoreError(msg)
         shared = next((columns for index, columns in built if index.equals(values.index)), None)
         if shared is None:
-            shared = _feature_columns(values.index, annotation)
+            shared = feature_columns(values.index, annotation)
             built.append((values.index, shared))
         arrays = dict(shared)
         for sample in values.columns:
@@ -122,8 +126,9 @@ def write_expressions(
     return [_write_table(path, table) for path, table in zip(paths, tables, strict=True)]
 
 
-def _feature_columns(index: pd.Index, annotation: pd.DataFrame | None) -> dict[str, pa.Array]:
-    """The ``feature_id`` column and the annotation columns present, aligned to ``index``."""
+def feature_columns(index: pd.Index, annotation: pd.DataFrame | None) -> dict[str, pa.Array]:
+    """The ``feature_id`` column and the annotation columns present, aligned to ``index`` (the
+    columns every file over these features begins with)."""
     arrays: dict[str, pa.Array] = {"feature_id": pa.array(index.astype(str), pa.string())}
     if annotation is not None:
         aligned = annotation if annotation.index.equals(index) else annotation.reindex(index)
