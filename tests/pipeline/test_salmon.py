@@ -608,6 +608,16 @@ def test_run_salmon_does_the_meanwhile_work_while_the_tool_runs() -> None:
     )
     assert run.stdout == "done\n" and run.returncode == 0
     assert len(called) == 1 and called[0] < 0.4 <= run.seconds
+    assert run.shadowed  # the tool outlasted the work done meanwhile
+
+
+def test_run_salmon_output_never_stalls_the_tool_while_the_meanwhile_work_runs() -> None:
+    # 200 kB on stderr (more than a pipe holds) and exit, while ``meanwhile`` takes 1 s: an
+    # unread pipe would hold the tool until then, so it would still be running afterwards.
+    script = "head -c 200000 /dev/zero | tr '\\0' x >&2; echo done"
+    run = run_salmon(["-c", script], what="chatty", executable="/bin/sh", meanwhile=lambda: time.sleep(1.0))
+    assert run.returncode == 0 and run.stdout == "done\n" and run.stderr == "x" * 200_000
+    assert not run.shadowed  # it had exited: its time is an upper bound (it ran into meanwhile's)
 
 
 def test_run_salmon_stops_the_tool_when_the_meanwhile_work_fails() -> None:

@@ -394,6 +394,7 @@ def _tximport_and_store(
         "genes": len(tables.counts),
         "transcripts": tables.n_transcripts,
         "salmon_seconds": {run.sample.accession: run.salmon_seconds for run in runs},
+        "salmon_shadowed": {run.sample.accession: run.salmon_shadowed for run in runs},
     }
 
 

@@ -41,7 +41,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, Any, cast
 
 from genemill.errors import InputError, ProcessingError, ToolError
 from genemill.formats.fastq import FastqSummary, check_fastq, check_fastq_pair
@@ -81,6 +81,9 @@ class ToolRun:
     seconds: float
     stdout: str
     stderr: str
+    shadowed: bool = True
+    """False when the command had already exited once the work done meanwhile ended: ``seconds``
+    then runs to the end of that work (an upper bound of the command's own time)."""
 
 
 def salmon_executable() -> str:
@@ -119,28 +122,37 @@ def run_salmon(
 
     ``meanwhile`` is called once Salmon has started, before waiting for it: work that does not
     need Salmon's output is then done in its shadow (``seconds`` still runs from the start to
-    Salmon's exit, or to the end of ``meanwhile`` should that be later). If it raises, Salmon is
-    stopped and the error goes on.
+    Salmon's exit, or to the end of ``meanwhile`` should that be later: ``shadowed`` is then
+    False). If it raises, Salmon is stopped and the error goes on.
     """
     command = (executable or salmon_executable(), *args)
-    start = time.perf_counter()
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace"
-    ) as process:
-        try:
-            if meanwhile is not None:
-                meanwhile()
-            stdout, stderr = process.communicate()
-        except BaseException:
-            process.kill()
-            process.communicate()
-            raise
-    run = ToolRun(command, process.returncode, time.perf_counter() - start, stdout, stderr)
+    # Output to files, not pipes: nobody reads a pipe while ``meanwhile`` runs, and a full pipe
+    # would stall Salmon until it ended.
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        with subprocess.Popen(command, stdout=out, stderr=err) as process:
+            try:
+                if meanwhile is not None:
+                    meanwhile()
+                shadowed = process.poll() is None
+                process.wait()
+            except BaseException:
+                process.kill()
+                process.wait()
+                raise
+        seconds = time.perf_counter() - start
+        stdout, stderr = (_read_text(handle) for handle in (out, err))
+    run = ToolRun(command, process.returncode, seconds, stdout, stderr, shadowed)
     if run.returncode != 0:
         tail = (run.stderr + run.stdout)[-_TAIL:]
         msg = f"{what} exited with status {run.returncode}: {_last_complaint(run)}"
         raise ToolError(msg, returncode=run.returncode, stderr_tail=tail, sample=sample)
     return run
+
+
+def _read_text(handle: IO[bytes]) -> str:
+    handle.seek(0)
+    return handle.read().decode("utf-8", errors="replace")
 
 
 def _last_complaint(run: ToolRun) -> str:
@@ -261,6 +273,7 @@ class SalmonQuant:
     salmon_seconds: float
     parameters: dict[str, Any]
     run_reads: tuple[FastqSummary, ...] = ()
+    shadowed: bool = True  # Salmon outlasted the work done meanwhile (ToolRun.shadowed)
 
     @property
     def quant_sf(self) -> Path:
@@ -355,7 +368,7 @@ def quantify_reads(
     finally:
         if work.exists():
             shutil.rmtree(work)
-    return SalmonQuant(out_dir, qc, summary, run.seconds, parameters, tuple(per_run))
+    return SalmonQuant(out_dir, qc, summary, run.seconds, parameters, tuple(per_run), run.shadowed)
 
 
 def _names(reads: list[Path]) -> str:

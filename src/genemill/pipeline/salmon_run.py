@@ -72,6 +72,7 @@ class QuantifiedRun:
     input_sha256: list[str]
     index: SalmonIndex | None
     salmon_seconds: float
+    salmon_shadowed: bool = True  # SalmonQuant.shadowed
 
 
 class IndexCache:
@@ -204,7 +205,9 @@ def quantify_sample(
         },
     }
     quant_input = QuantInput(sample.accession, quant.quant_sf, quant.out_dir / "aux_info" / "meta_info.json")
-    return QuantifiedRun(sample, quant_input, quant.qc, [*shas, index.key], index, quant.salmon_seconds)
+    return QuantifiedRun(
+        sample, quant_input, quant.qc, [*shas, index.key], index, quant.salmon_seconds, quant.shadowed
+    )
 
 
 def _run_counts(runs: list[FastqRun], quant: SalmonQuant) -> list[dict[str, Any]]:
