@@ -39,7 +39,7 @@ from genemill.errors import DownloadError, InputError, NotFoundError, SourceErro
 from genemill.formats.cdf import CdfLayout
 from genemill.formats.cel import CelFile
 from genemill.genes import DEFAULT_COLLAPSE, DEFAULT_MULTI_GENE, map_to_genes
-from genemill.numerics.mas5 import Mas5Plan, mas5_plan
+from genemill.numerics.mas5 import Mas5Plan, Mas5Result, mas5_plan
 from genemill.numerics.mas5 import mas5 as mas5_kernel
 from genemill.pipeline.affy_cdf import CdfResolver, cdf_dir, install_cdf
 from genemill.pipeline.affy_reference import current_reference, platform_accession
@@ -51,7 +51,7 @@ from genemill.store.files import sha256_file
 from genemill.store.models import Experiment, OriginalFile, Platform, Sample
 from genemill.store.results import EXPRESSION, mark_unprocessable, record_result
 
-__all__ = ["METHODS", "AffyOutcome", "cdf_dir", "install_cdf", "process_affymetrix"]
+__all__ = ["METHODS", "AffyOutcome", "cdf_dir", "install_cdf", "mas5_on_layout", "process_affymetrix"]
 
 PROBESET_KIND = "expression:probeset"
 MODES = {"rma": "rma-experiment", "rma-reference": "rma-reference", "mas5": "mas5-single-array"}
@@ -160,6 +160,19 @@ def _refuse(outcome: AffyOutcome, samples: list[Sample], reason: str) -> None:
         mark_unprocessable(sample, text)
 
 
+def mas5_on_layout(intensities: np.ndarray, layout: CdfLayout) -> Mas5Result:
+    """MAS5 of whole-chip intensities (cells x arrays) on ``layout``, with its plan made once."""
+    return mas5_kernel(
+        intensities,
+        layout.pm_index,
+        layout.mm_index,
+        offsets=layout.offsets,
+        n_cols=layout.cols,
+        n_rows=layout.rows,
+        plan=_mas5_plan(layout),
+    )
+
+
 def _summarize(
     paths: list[Path],
     layout: CdfLayout,
@@ -173,15 +186,7 @@ def _summarize(
     if method == "rma-reference":
         return affy.rma(paths, cdf=layout, reference=reference)
     intensities = np.column_stack([_read_cel(p).intensities for p in paths])
-    result = mas5_kernel(
-        intensities,
-        layout.pm_index,
-        layout.mm_index,
-        offsets=layout.offsets,
-        n_cols=layout.cols,
-        n_rows=layout.rows,
-        plan=_mas5_plan(layout),
-    )
+    result = mas5_on_layout(intensities, layout)
     keep = np.diff(layout.offsets) > 0
     ids = [pid for pid, k in zip(layout.probeset_ids, keep, strict=True) if k]
     return pd.DataFrame(
