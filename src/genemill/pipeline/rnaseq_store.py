@@ -99,14 +99,15 @@ def _read_checked(run: QuantInput) -> TranscriptQuant:
 class GeneLayout:
     """tx2gene applied to one transcript order (``names``, as in the runs' ``quant.sf``): the
     transcript → gene mapping, the genes (``index``) and their symbols, and the gene id and
-    symbol columns of the expression files (``features``). It depends on no quantified value."""
+    symbol columns of the expression files (``feature_columns``, aligned to ``index``). It depends
+    on no quantified value."""
 
     names: np.ndarray
     mapping: GeneMapping
     symbols: pd.Series | None
     index: pd.Index
     annotation: pd.DataFrame | None
-    features: tuple[pd.Index, dict[str, Any]]
+    feature_columns: dict[str, Any]
 
 
 _LAYOUTS: list[tuple[pd.DataFrame, str, GeneLayout]] = []  # most recent last
@@ -132,8 +133,7 @@ def gene_layout(tx2gene: pd.DataFrame, names: np.ndarray, *, source: str) -> Gen
     if "gene_name" in resolved:
         symbols = resolved.drop_duplicates("gene_id").set_index("gene_id")["gene_name"].reindex(index)
     annotation = _annotation(symbols)
-    features = (index, feature_columns(index, annotation))
-    layout = GeneLayout(names, mapping, symbols, index, annotation, features)
+    layout = GeneLayout(names, mapping, symbols, index, annotation, feature_columns(index, annotation))
     with _LAYOUTS_LOCK:
         _LAYOUTS.append((tx2gene, source, layout))
         del _LAYOUTS[:-_LAYOUTS_KEPT]
@@ -294,7 +294,7 @@ def store_gene_tables(
         kinds.append(kind)
         jobs.append((path, values if same else values[columns], metadata))
     # The three tables share their gene ids and symbols (built once); large ones are written side by side.
-    features = None if layout is None else layout.features  # made with the layout, ahead
+    features = None if layout is None else (layout.index, layout.feature_columns)  # made ahead
     digests = write_expressions(jobs, annotation=annotation, features=features)
     files = [(kind, path, digest) for kind, (path, _, _), digest in zip(kinds, jobs, digests, strict=True)]
     return record_result(
