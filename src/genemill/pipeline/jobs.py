@@ -201,9 +201,9 @@ class ClaimedJob(NamedTuple):
 def _claim_statement(kinds: tuple[str, ...] | None, *, record_tier: bool) -> Update:
     """The claim, built once per (kinds, tier) shape: the runner issues it for every batch of jobs.
 
-    The oldest eligible ids are picked by a subquery of the UPDATE itself (one statement, Core
-    rather than the ORM's bulk path); on PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets two runners
-    claiming at once take different jobs instead of one of them finding its picks taken.
+    The oldest eligible ids are picked by a CTE of the UPDATE itself (one statement, Core rather
+    than the ORM's bulk path); on PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets two runners claiming
+    at once take different jobs instead of one of them finding its picks taken.
     """
     table = Job.__table__
     now = bindparam("now", type_=table.c.started_at.type)
