@@ -122,7 +122,7 @@ def test_for_processing_loads_files_and_organisms_up_front_and_leaves_results(db
             unloaded = inspect(sample).unloaded
             assert not {"original_files", "organism"} & unloaded
             assert "platform" in unloaded  # processing does not read it; it loads if touched
-            assert "results" in unloaded  # loaded while Salmon runs (rnaseq_process.load_results)
+            assert "results" in unloaded  # recording a result does not read them
         assert sorted(f.filename for s in loaded.samples for f in s.original_files) == [
             "GSM1.CEL.gz",
             "GSM2.CEL.gz",

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from genemill.config import Settings
 from genemill.formats.records import ExperimentMetadata, PlatformRecord, SampleRecord, SeriesRecord
 from genemill.pipeline.ingest import store_experiment
-from genemill.pipeline.rnaseq_process import load_results
 from genemill.pipeline.rnaseq_store import GeneTables, ResultSpec, store_gene_tables
 from genemill.store import queries
 from genemill.store.db import Database
@@ -114,31 +113,37 @@ def test_only_the_current_result_is_retired(db: Database, tmp_path: Path) -> Non
     assert current == {"0": False, "1": False, "2": True}
 
 
-def test_results_left_out_for_processing_are_loaded_once_before_recording(
-    db: Database, tmp_path: Path
-) -> None:
+def test_recording_retires_older_results_without_reading_them(db: Database, tmp_path: Path) -> None:
+    """Older results are retired in SQL: none is loaded, however many a sample has, and those the
+    session already holds read as retired; the samples' results load afresh when next read."""
     values = pd.DataFrame({"GSM1": [1.0], "GSM2": [2.0]}, index=["ENSG1"])
     path = tmp_path / "old.parquet"
-    with db.session() as session:
-        experiment = store_experiment(session, _experiment_metadata())
-        _record(
-            session, experiment, "old", [("expression", path, write_expression(path, values, metadata={}))]
-        )
+    for version in ("older", "old"):
+        with db.session() as session:
+            experiment = store_experiment(session, _experiment_metadata())
+            written = write_expression(path, values, metadata={})
+            _record(session, experiment, version, [("expression", path, written)])
     statements: list[str] = []
     event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     with db.session() as session:
         experiment = queries.get_experiment(session, "GSE1", for_processing=True)
         samples = list(experiment.samples)
+        held = session.scalars(
+            select(ProcessingResult).where(ProcessingResult.processor_version == "old")
+        ).one()
+        assert held.is_current
         assert all("results" in inspect(sample).unloaded for sample in samples)
-        loaded = len(statements)
-        load_results(session, samples)
-        assert len(statements) == loaded + 2  # the samples, then their results: not one query per sample
-        assert [[r.processor_version for r in sample.results] for sample in samples] == [["old"], ["old"]]
-        load_results(session, samples)
-        assert len(statements) == loaded + 2  # loaded already: nothing asked again
+        statements.clear()
         _record(
             session, experiment, "new", [("expression", path, write_expression(path, values, metadata={}))]
         )
+        assert not [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        assert not held.is_current and held not in session.dirty
+        assert [[r.processor_version for r in sorted(s.results, key=lambda r: r.id)] for s in samples] == [
+            ["older", "old", "new"],
+            ["older", "old", "new"],
+        ]
+        assert {r.processor_version for s in samples for r in s.results if r.is_current} == {"new"}
     with db.session() as session:
         current = {r.processor_version: r.is_current for r in session.scalars(select(ProcessingResult))}
-    assert current == {"old": False, "new": True}
+    assert current == {"older": False, "old": False, "new": True}

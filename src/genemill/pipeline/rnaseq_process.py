@@ -30,8 +30,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pandas as pd
-from sqlalchemy import inspect, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 import genemill
 from genemill.config import Settings
@@ -74,7 +73,6 @@ __all__ = [
     "Progress",
     "RnaSeqOutcome",
     "has_rnaseq_files",
-    "load_results",
     "process_rnaseq",
     "reference_tx2gene",
 ]
@@ -84,7 +82,6 @@ META_INFO_KIND, LIB_FORMAT_KIND = "SALMON_META_INFO", "SALMON_LIB_FORMAT_COUNTS"
 REFERENCE_FIELD = "genemill_rnaseq_reference"
 
 Progress = Callable[[str, int, int], None]
-_LOAD_BATCH = 500
 
 
 @dataclass
@@ -310,10 +307,9 @@ def _read_reference_tx2gene(path: str, _stamp: tuple[int, int]) -> pd.DataFrame:
 
 class _Preparation:
     """What storing the experiment's result needs that no Salmon output changes, done once, in the
-    main thread while the first ``salmon quant`` runs (its ``meanwhile``): the samples' results
-    (the current ones are retired), the transcript → gene table and its gene layout (large for
-    real transcriptomes) and the caller's own ``meanwhile``. A tx2gene failure is not raised here
-    but by the real read, later."""
+    main thread while the first ``salmon quant`` runs (its ``meanwhile``): the transcript → gene
+    table and its gene layout (large for real transcriptomes) and the caller's own ``meanwhile``.
+    A tx2gene failure is not raised here but by the real read, later."""
 
     def __init__(
         self,
@@ -334,22 +330,10 @@ class _Preparation:
         self.done = True
         if self.meanwhile is not None:
             self.meanwhile()
-        load_results(self.session, self.samples)
         if self.reference is not None:
             reference = self.reference
             with contextlib.suppress(Exception):
                 prepare_gene_layout(reference_tx2gene(reference), source=str(reference.tx2gene))
-
-
-def load_results(session: Session, samples: list[Sample]) -> None:
-    """Load the results of those ``samples`` whose results are not loaded yet, 500 per query
-    (:func:`genemill.store.queries.find_experiment` leaves them out ``for_processing``)."""
-    missing = [sample.id for sample in samples if "results" in inspect(sample).unloaded]
-    for start in range(0, len(missing), _LOAD_BATCH):
-        batch = missing[start : start + _LOAD_BATCH]
-        session.scalars(
-            select(Sample).where(Sample.id.in_(batch)).options(selectinload(Sample.results))
-        ).all()
 
 
 def reference_tx2gene(reference: Reference) -> pd.DataFrame:
@@ -376,7 +360,6 @@ def _tximport_and_store(
         return
     tx2gene = reference_tx2gene(reference)
     by_accession = {run.sample.accession: run.sample for run in runs}
-    load_results(session, list(by_accession.values()))
     try:
         tables = summarize_runs([run.quant for run in runs], tx2gene, source=str(reference.tx2gene))
     except InputError as exc:

@@ -28,9 +28,8 @@ def find_experiment(session: Session, accession: str, *, for_processing: bool = 
 
     Its samples come with their platform, organism and results; ``for_processing`` loads what
     processing reads before its tools run instead: organism (joined) and original files (one
-    query, not one per sample), while platforms load only if touched (~0.3 ms less per load) and
-    results are left for the caller to load while a tool runs
-    (:func:`genemill.pipeline.rnaseq_process.load_results`, ~1 ms off the path before Salmon).
+    query, not one per sample), while platforms and results load only if touched (recording a
+    result does not read the older ones: :func:`genemill.store.results.record_result`).
     """
     code = accession.strip().upper()
     if for_processing:

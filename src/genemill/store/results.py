@@ -8,12 +8,16 @@ result for a sample retires (``is_current = False``) the older ones, which stay 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Insert, Update, bindparam, insert, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from genemill.store.files import sha256_file
 from genemill.store.models import (
@@ -22,6 +26,7 @@ from genemill.store.models import (
     ProcessingResult,
     ProcessingState,
     Sample,
+    result_sample,
     utcnow,
 )
 
@@ -48,34 +53,88 @@ def record_result(
     Each file is ``(kind, path)``, hashed here, or ``(kind, path, sha256)`` when the writer already
     hashed the final bytes (:func:`genemill.store.expression.write_expression` returns that digest),
     which saves reading the file back.
+
+    Written with a few Core statements, not the ORM's unit of work: the samples' older results are
+    retired by one UPDATE whatever their number, so they need not be loaded (a sample re-processed
+    many times costs the same as a new one). Results of these samples already in the session
+    are brought up to date, and ``sample.results`` is expired, to load afresh when next read.
     """
-    result = ProcessingResult(
-        experiment_id=experiment.id if experiment else None,
-        processor=processor,
-        processor_version=version,
-        mode=mode,
-        parameters=parameters,
-        input_sha256=sorted(input_sha256),
-        annotations=annotations or {},
-        time_end=utcnow(),
-    )
+    now = utcnow()
+    computed: list[dict[str, Any]] = []
+    output_sha256 = None
     for kind, path, *known in files:
         digest = known[0] if known else sha256_file(path)
-        result.files.append(
-            ComputedFile(kind=kind, path=str(path), size_in_bytes=path.stat().st_size, sha256=digest)
+        computed.append(
+            {"kind": kind, "path": str(path), "size_in_bytes": path.stat().st_size, "sha256": digest}
         )
-        if kind == EXPRESSION and result.output_sha256 is None:
-            result.output_sha256 = digest
+        if kind == EXPRESSION and output_sha256 is None:
+            output_sha256 = digest
     for sample in samples:
-        for old in sample.results:
-            if old.is_current:  # setting False again would still make it dirty for the flush
-                old.is_current = False
         sample.processing_state = ProcessingState.PROCESSED
         sample.unprocessable_reason = None
-    result.samples = list(samples)
+    session.flush()  # the samples' changes, and ids for new ones
+    sample_ids = [sample.id for sample in samples]
+    connection = session.connection()
+    retired = connection.execute(_retire_statement(), {"sample_ids": sample_ids}).scalars().all()
+    values = {
+        "experiment_id": experiment.id if experiment else None,
+        "processor": processor,
+        "processor_version": version,
+        "mode": mode,
+        "parameters": parameters,
+        "input_sha256": sorted(input_sha256),
+        "output_sha256": output_sha256,
+        "annotations": annotations or {},
+        "is_current": True,
+        "time_start": None,
+        "time_end": now,
+        "created_at": now,
+    }
+    result_id = connection.execute(_insert_result_statement(), values).scalar_one()
+    if computed:
+        rows = [row | {"result_id": result_id, "created_at": now} for row in computed]
+        connection.execute(insert(ComputedFile.__table__), rows)
+    if sample_ids:
+        connection.execute(
+            insert(result_sample), [{"result_id": result_id, "sample_id": sid} for sid in sample_ids]
+        )
+    _retire_loaded(session, retired)
+    for sample in samples:
+        session.expire(sample, ["results"])
+    # The row as written, in the session without reading it back (its files and samples load when read).
+    result = ProcessingResult(id=result_id, **values)
+    make_transient_to_detached(result)
     session.add(result)
-    session.flush()
     return result
+
+
+@functools.cache
+def _retire_statement() -> Update:
+    """Set ``is_current`` false on the current results of the samples ``:sample_ids``; return their ids."""
+    table = ProcessingResult.__table__
+    theirs = select(result_sample.c.result_id).where(
+        result_sample.c.sample_id.in_(bindparam("sample_ids", expanding=True))
+    )
+    return (
+        update(table)
+        .where(table.c.is_current.is_(True), table.c.id.in_(theirs))
+        .values(is_current=False)
+        .returning(table.c.id)
+    )
+
+
+@functools.cache
+def _insert_result_statement() -> Insert:
+    table = ProcessingResult.__table__
+    return insert(table).returning(table.c.id)
+
+
+def _retire_loaded(session: Session, result_ids: Sequence[int]) -> None:
+    """Mark the retired results that the session holds as retired, without making them dirty."""
+    for result_id in result_ids:
+        loaded = session.identity_map.get(identity_key(ProcessingResult, result_id))
+        if loaded is not None:
+            set_committed_value(loaded, "is_current", False)
 
 
 def mark_unprocessable(sample: Sample, reason: str) -> None:
