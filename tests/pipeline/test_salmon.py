@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 import genemill.rnaseq
 from genemill.cli import rnaseq as rnaseq_cli
 from genemill.config import Settings
-from genemill.errors import InputError, ToolError
+from genemill.errors import InputError, ProcessingError, ToolError
 from genemill.formats.gtf import read_tx2gene_gtf
 from genemill.pipeline.rnaseq_private import (
     FastqRun,
@@ -36,7 +36,7 @@ from genemill.pipeline.rnaseq_private import (
     pair_fastqs,
     process_rnaseq_experiment,
 )
-from genemill.pipeline.salmon import quant_arguments, run_salmon
+from genemill.pipeline.salmon import quant_arguments, run_salmon, salmon_executable
 from genemill.pipeline.salmon_index import ensure_index, kmer_size, load_reference
 from genemill.store import queries
 from genemill.store.db import Database
@@ -635,3 +635,20 @@ def test_run_salmon_failure_names_the_last_complaint_after_the_meanwhile_work() 
     script = "echo '[2026-01-01] [jointLog] [error] no index here' >&2; exit 3"
     with pytest.raises(ToolError, match=r"^fake quant exited with status 3: no index here$"):
         run_salmon(["-c", script], what="fake quant", executable="/bin/sh", meanwhile=lambda: None)
+
+
+def test_salmon_is_looked_up_on_path_and_forgotten_once_gone(tmp_path: Path, monkeypatch) -> None:
+    """The remembered location is checked each time: a removed salmon is not used, an absent one is named."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    monkeypatch.setenv("PATH", str(folder))
+    with pytest.raises(ProcessingError, match="salmon is not installed"):
+        salmon_executable()
+    fake = folder / "salmon"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    assert salmon_executable() == str(fake)
+    assert salmon_executable() == str(fake)
+    fake.unlink()
+    with pytest.raises(ProcessingError, match="not on PATH"):
+        salmon_executable()

@@ -86,12 +86,23 @@ class ToolRun:
     then runs to the end of that work (an upper bound of the command's own time)."""
 
 
+_FOUND: dict[str, str] = {}  # PATH -> where salmon was found on it
+
+
 def salmon_executable() -> str:
-    """Absolute path of ``salmon`` on PATH."""
-    found = shutil.which("salmon")
-    if found is None:
-        msg = "salmon is not installed (not on PATH): install Salmon >= 1.0 (e.g. `apt install salmon`)"
-        raise ProcessingError(msg, step="salmon")
+    """Absolute path of ``salmon`` on PATH.
+
+    Remembered per PATH while it is still an executable file there: a lookup walks every PATH
+    folder, and a quantification asks several times.
+    """
+    search = os.environ.get("PATH", os.defpath)
+    found = _FOUND.get(search)
+    if found is None or not os.access(found, os.X_OK):
+        found = shutil.which("salmon", path=search)
+        if found is None:
+            msg = "salmon is not installed (not on PATH): install Salmon >= 1.0 (e.g. `apt install salmon`)"
+            raise ProcessingError(msg, step="salmon")
+        _FOUND[search] = found
     return found
 
 
