@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
@@ -98,6 +99,31 @@ def test_rnaseq_result_records_the_sha256_of_each_written_file(settings: Setting
         sample = next(iter(session.scalars(select(ProcessingResult)).one().samples))
         current = current_values(sample)
         assert current is not None and current.result.output_sha256 == _sha256(current.path)
+
+
+def test_a_failed_expression_write_leaves_no_result(settings: Settings, db: Database) -> None:
+    """The files are written in a thread while the result is recorded: a write that fails is
+    raised all the same, and the transaction that recorded the result rolls back."""
+    genes = pd.Index(["ENSG1", "ENSG2"])
+    counts = pd.DataFrame({"GSM1": [10.0, 0.0], "GSM2": [1.0, 2.0]}, index=genes)
+    tables = GeneTables(counts=counts, tpm=counts, length_scaled_tpm=counts, symbols=None, n_transcripts=2)
+    spec = ResultSpec(
+        processor="constructed", version="1", mode="raw", parameters={}, input_sha256=[], annotations={}
+    )
+    with db.session() as session:
+        store_experiment(session, _experiment_metadata())
+    blocker = settings.home / "expression" / "GSE1"
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("a file where the experiment's folder should be")
+    with pytest.raises(OSError), db.session() as session:
+        experiment = queries.get_experiment(session, "GSE1")
+        store_gene_tables(
+            settings, session, experiment, samples=list(experiment.samples), tables=tables, spec=spec
+        )
+    with db.session() as session:
+        assert session.scalars(select(ProcessingResult)).all() == []
+        assert session.scalars(select(ComputedFile)).all() == []
+        assert {s.is_processed for s in queries.get_experiment(session, "GSE1").samples} == {False}
 
 
 def test_only_the_current_result_is_retired(db: Database, tmp_path: Path) -> None:

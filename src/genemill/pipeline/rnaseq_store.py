@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from genemill.numerics.tximport import (
     summarize_to_genes,
 )
 from genemill.pipeline.salmon_index import resolve_tx2gene
-from genemill.store.expression import feature_columns, write_expressions
+from genemill.store.expression import EncodedExpression, encode_expressions, feature_columns
 from genemill.store.models import Experiment, ProcessingResult, Sample
 from genemill.store.results import EXPRESSION, record_result
 
@@ -293,19 +294,33 @@ def store_gene_tables(
         same = values.columns.tolist() == columns  # the usual case: no column copy
         kinds.append(kind)
         jobs.append((path, values if same else values[columns], metadata))
-    # The three tables share their gene ids and symbols (built once); large ones are written side by side.
+    # The three tables share their gene ids and symbols (built once); large ones are encoded side by side.
     features = None if layout is None else (layout.index, layout.feature_columns)  # made ahead
-    digests = write_expressions(jobs, annotation=annotation, features=features)
-    files = [(kind, path, digest) for kind, (path, _, _), digest in zip(kinds, jobs, digests, strict=True)]
-    return record_result(
-        session,
-        samples,
-        experiment=experiment,
-        processor=spec.processor,
-        version=spec.version,
-        mode=spec.mode,
-        parameters=spec.parameters,
-        input_sha256=spec.input_sha256,
-        files=files,
-        annotations={"value_type": "lengthScaledTPM"} | spec.annotations,
-    )
+    encoded = encode_expressions(jobs, annotation=annotation, features=features)
+    files = [(kind, file.path, file.sha256, file.size) for kind, file in zip(kinds, encoded, strict=True)]
+    # Digests and sizes are known: the files are written in a thread while the result is recorded
+    # (file system calls release the GIL), and are in place before this returns, so before the
+    # caller commits. A failed write is raised here; the caller's transaction then rolls back.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="expression-write") as pool:
+        written = pool.submit(_write_all, encoded)
+        try:
+            result = record_result(
+                session,
+                samples,
+                experiment=experiment,
+                processor=spec.processor,
+                version=spec.version,
+                mode=spec.mode,
+                parameters=spec.parameters,
+                input_sha256=spec.input_sha256,
+                files=files,
+                annotations={"value_type": "lengthScaledTPM"} | spec.annotations,
+            )
+        finally:
+            written.result()
+    return result
+
+
+def _write_all(files: list[EncodedExpression]) -> None:
+    for file in files:
+        file.write()

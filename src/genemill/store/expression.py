@@ -33,7 +33,9 @@ from genemill.errors import StoreError
 
 __all__ = [
     "ANNOTATION_COLUMNS",
+    "EncodedExpression",
     "ExpressionInfo",
+    "encode_expressions",
     "feature_columns",
     "read_expression",
     "read_expression_info",
@@ -93,11 +95,54 @@ def write_expressions(
     features: tuple[pd.Index, dict[str, pa.Array]] | None = None,
 ) -> list[str]:
     """Write several ``(path, values, metadata)`` files as :func:`write_expression` does; return
-    their SHA-256s in order.
+    their SHA-256s in order (:func:`encode_expressions`, then each file written)."""
+    encoded = encode_expressions(
+        files, annotation=annotation, parallel_cells=parallel_cells, features=features
+    )
+    for file in encoded:
+        file.write()
+    return [file.sha256 for file in encoded]
+
+
+@dataclass(frozen=True)
+class EncodedExpression:
+    """An expression file's final bytes, in memory: its digest and size are known before it is
+    written, so a caller may record them while :meth:`write` runs in another thread."""
+
+    path: Path
+    data: pa.Buffer
+    sha256: str
+
+    @property
+    def size(self) -> int:
+        return int(self.data.size)
+
+    def write(self) -> None:
+        """Write the bytes to ``path`` atomically: a temporary file beside it, then a rename."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=self.path.parent, suffix=".part")
+        tmp_path = Path(name)
+        try:
+            with os.fdopen(handle, "wb") as fh:
+                fh.write(self.data)
+            tmp_path.replace(self.path)
+        except BaseException:
+            tmp_path.unlink(missing_ok=True)
+            raise
+
+
+def encode_expressions(
+    files: Sequence[tuple[Path, pd.DataFrame, dict[str, Any]]],
+    *,
+    annotation: pd.DataFrame | None = None,
+    parallel_cells: int = PARALLEL_CELLS,
+    features: tuple[pd.Index, dict[str, pa.Array]] | None = None,
+) -> list[EncodedExpression]:
+    """Encode ``(path, values, metadata)`` files as :func:`write_expression` would write them.
 
     Files over the same features (e.g. one experiment's counts, TPM and lengthScaledTPM) share
     their ``feature_id`` and annotation columns, built once. Together holding ``parallel_cells``
-    values or more, they are written side by side in threads (Arrow encodes and compresses without
+    values or more, they are encoded side by side in threads (Arrow encodes and compresses without
     the GIL); smaller ones one after the other, which is faster than starting threads for them.
     ``features`` is ``(index, feature_columns(index, annotation))`` made ahead by the caller (with
     this ``annotation``), used for the files over that index.
@@ -118,12 +163,10 @@ def write_expressions(
         table = pa.table(arrays)
         tables.append(table.replace_schema_metadata({_KEY: json.dumps(metadata, default=str).encode()}))
     paths = [path for path, _, _ in files]
-    for path in paths:
-        path.parent.mkdir(parents=True, exist_ok=True)
     if len(files) > 1 and sum(values.size for _, values, _ in files) >= parallel_cells:
         with ThreadPoolExecutor(max_workers=len(files), thread_name_prefix="parquet") as pool:
-            return list(pool.map(_write_table, paths, tables))
-    return [_write_table(path, table) for path, table in zip(paths, tables, strict=True)]
+            return list(pool.map(_encode_table, paths, tables))
+    return [_encode_table(path, table) for path, table in zip(paths, tables, strict=True)]
 
 
 def feature_columns(index: pd.Index, annotation: pd.DataFrame | None) -> dict[str, pa.Array]:
@@ -138,29 +181,16 @@ def feature_columns(index: pd.Index, annotation: pd.DataFrame | None) -> dict[st
     return arrays
 
 
-def _write_table(path: Path, table: pa.Table) -> str:
-    """Write ``table`` to ``path`` atomically; return the SHA-256 of the file's bytes.
-
-    Encoded to memory first (one buffer no larger than the file), hashed there and written with
-    one call to a temporary file beside ``path``, then renamed into place: no second read of the
-    file for its digest, and no Python call per Parquet page as a hashing file object would make.
-    """
+def _encode_table(path: Path, table: pa.Table) -> EncodedExpression:
+    """The Parquet bytes of ``table`` and their SHA-256: encoded to memory (one buffer no larger
+    than the file) and hashed there, so the file is never read back for its digest and no Python
+    call is made per Parquet page as a hashing file object would."""
     # Dictionary encoding helps the string id columns only; on float columns it costs time and space.
     text_columns = [name for name in table.column_names if name == "feature_id" or name in ANNOTATION_COLUMNS]
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd", use_dictionary=text_columns)
     data = sink.getvalue()
-    digest = hashlib.sha256(data).hexdigest()
-    handle, name = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    tmp_path = Path(name)
-    try:
-        with os.fdopen(handle, "wb") as fh:
-            fh.write(data)
-        tmp_path.replace(path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
-    return digest
+    return EncodedExpression(path, data, hashlib.sha256(data).hexdigest())
 
 
 def read_expression_info(path: Path) -> ExpressionInfo:

@@ -45,14 +45,16 @@ def record_result(
     mode: str,
     parameters: dict[str, Any],
     input_sha256: list[str],
-    files: Sequence[tuple[str, Path] | tuple[str, Path, str]],
+    files: Sequence[tuple[str, Path] | tuple[str, Path, str] | tuple[str, Path, str, int]],
     annotations: dict[str, Any] | None = None,
 ) -> ProcessingResult:
     """Store a result for ``samples`` with its files and mark the samples processed.
 
     Each file is ``(kind, path)``, hashed here, or ``(kind, path, sha256)`` when the writer already
     hashed the final bytes (:func:`genemill.store.expression.write_expression` returns that digest),
-    which saves reading the file back.
+    which saves reading the file back, or ``(kind, path, sha256, size)`` for bytes still being
+    written (:class:`genemill.store.expression.EncodedExpression`): the caller commits only once
+    they are in place.
 
     Written with a few Core statements, not the ORM's unit of work: the samples' older results are
     retired by one UPDATE whatever their number, so they need not be loaded (a sample re-processed
@@ -64,9 +66,8 @@ def record_result(
     output_sha256 = None
     for kind, path, *known in files:
         digest = known[0] if known else sha256_file(path)
-        computed.append(
-            {"kind": kind, "path": str(path), "size_in_bytes": path.stat().st_size, "sha256": digest}
-        )
+        size = known[1] if len(known) > 1 else path.stat().st_size
+        computed.append({"kind": kind, "path": str(path), "size_in_bytes": size, "sha256": digest})
         if kind == EXPRESSION and output_sha256 is None:
             output_sha256 = digest
     for sample in samples:
