@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,10 @@ from hypothesis import strategies as st
 
 from genemill.errors import SalmonFormatError
 from genemill.formats.salmon import (
+    _HEADERS,
+    _parse_arrow,
+    _parse_body,
+    _parse_small,
     read_kallisto_abundance,
     read_quant,
     read_rsem_isoforms,
@@ -199,10 +204,87 @@ _floats = st.floats(min_value=0, max_value=1e12, allow_nan=False, allow_infinity
 @given(st.lists(st.tuples(_floats, _floats, _floats, _floats), min_size=1, max_size=30))
 def test_round_trips_every_double(rows: list[tuple[float, float, float, float]]) -> None:
     body = "".join(f"t{i}\t{a!r}\t{b!r}\t{c!r}\t{d!r}\n" for i, (a, b, c, d) in enumerate(rows))
-    quant = read_salmon_quant(io.BytesIO(HEADER + body.encode()))
+    quant = read_salmon_quant(io.BytesIO(HEADER + body.encode()))  # split in Python: small
     expected = np.array(rows, dtype=np.float64).reshape(-1, 4)
     np.testing.assert_array_equal(quant.length, expected[:, 0])
     np.testing.assert_array_equal(quant.num_reads, expected[:, 3])
+    small, arrow = _both_ways(HEADER + body.encode(), "salmon")
+    for name in ("Length", "EffectiveLength", "TPM", "NumReads"):
+        np.testing.assert_array_equal(small[name], arrow[name])
+
+
+def _both_ways(data: bytes, source_format: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The rows of a quantification table as split in Python and as read by Arrow."""
+    header = _HEADERS[source_format]
+    start = data.index(b"\n") + 1
+    small = _parse_small(data[start:], header)
+    assert small is not None, "expected plain rows"
+    arrow = _parse_arrow(data, start, header, None)
+    return small, {name: arrow.column(name).to_numpy(zero_copy_only=False) for name in header}
+
+
+def _real_rows(path: Path, rows: int) -> bytes:
+    data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    return b"".join(data.splitlines(keepends=True)[: rows + 1])
+
+
+@pytest.mark.parametrize(
+    ("path", "rows"),
+    [
+        (REFINEBIO / "SRR5125621.quant.sf.gz", 400),  # Salmon 0.8 output, real numbers
+        (GEUVADIS / "ERR188021" / "quant.sf.gz", 400),
+        (MOUSE / "Sample_1.sf", 300),  # GENCODE names with bars
+        (SALMON_110 / "quant.sf", 100),  # Salmon 1.10.1
+    ],
+)
+def test_small_tables_split_in_python_equal_arrows_reading(path: Path, rows: int) -> None:
+    """The Python split that small tables take gives Arrow's strings and doubles, bit for bit."""
+    data = _real_rows(path, rows)
+    assert len(data) <= 1 << 16  # small enough to take the Python path in read_quant
+    small, arrow = _both_ways(data, "salmon")
+    assert list(small) == list(arrow)
+    assert small["Name"].dtype == object and small["Name"].tolist() == arrow["Name"].tolist()
+    for name in ("Length", "EffectiveLength", "TPM", "NumReads"):
+        assert small[name].dtype == np.float64
+        np.testing.assert_array_equal(small[name], arrow[name])
+
+
+def test_small_kallisto_and_rsem_tables_equal_arrows_reading() -> None:
+    kallisto = b"target_id\tlength\teff_length\test_counts\ttpm\nENST1\t1500\t1321.5\t12\t4.5e+02\n"
+    rsem = b"transcript_id\tgene_id\tlength\teffective_length\texpected_count\tTPM\tFPKM\tIsoPct\nT1\tG1\t1000\t850.00\t1E-05\t12.5\t10.1\t100.00\n"
+    for data, source_format in ((kallisto, "kallisto"), (rsem, "rsem")):
+        small, arrow = _both_ways(data, source_format)
+        for name in small:
+            assert small[name].tolist() == arrow[name].tolist()
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        b"tx1\t100\t80.5\t1\t+3\n",  # a plus sign
+        b"tx1\t100\t80.\t1\t3\n",  # no digit after the point
+        b"tx1\t100\t.5\t1\t3\n",
+        b"tx1\t100\t80.5\t1\tnan\n",
+        b"tx1\t100\t80.5\t1\t3\r\n",
+        b"tx1\t100\t80.5\t1\t3\n\n",  # a blank last line
+        b"tx\xff\t100\t80.5\t1\t3\n",  # not UTF-8
+        b"tx1\t100\t80.5\t1\n",
+    ],
+)
+def test_unusual_rows_are_left_to_arrow(rows: bytes) -> None:
+    """Anything but plain rows goes to Arrow, which decides (value or error) as it always did."""
+    header = _HEADERS["salmon"]
+    assert _parse_small(rows, header) is None
+    data = HEADER + rows
+    try:
+        arrow = _parse_arrow(data, len(HEADER), header, None)
+    except SalmonFormatError as exc:
+        with pytest.raises(SalmonFormatError, match=re.escape(str(exc))):
+            _parse_body(data, len(HEADER), header, None)
+        return
+    parsed = _parse_body(data, len(HEADER), header, None)
+    for name in header:
+        np.testing.assert_array_equal(parsed[name], arrow.column(name).to_numpy(zero_copy_only=False))
 
 
 # ------------------------------------------------------------------------------------------ JSON
