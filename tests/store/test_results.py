@@ -19,7 +19,7 @@ from genemill.pipeline.rnaseq_store import GeneTables, ResultSpec, store_gene_ta
 from genemill.store import queries
 from genemill.store.db import Database
 from genemill.store.expression import write_expression
-from genemill.store.models import ComputedFile, Experiment, ProcessingResult
+from genemill.store.models import ComputedFile, Experiment, ProcessingResult, ProcessingState
 from genemill.store.results import current_values, record_result
 
 
@@ -124,6 +124,41 @@ def test_a_failed_expression_write_leaves_no_result(settings: Settings, db: Data
         assert session.scalars(select(ProcessingResult)).all() == []
         assert session.scalars(select(ComputedFile)).all() == []
         assert {s.is_processed for s in queries.get_experiment(session, "GSE1").samples} == {False}
+
+
+def test_recording_stores_the_given_qc_and_keeps_other_pending_changes(db: Database, tmp_path: Path) -> None:
+    """The samples' state and QC are written by the recording statement: the session's samples
+    read them without being dirty for them, and a change the caller made and did not flush yet
+    (a title here) is still written by the session's flush."""
+    path = tmp_path / "values.parquet"
+    digest = write_expression(path, pd.DataFrame({"GSM1": [1.0]}, index=["ENSG1"]), metadata={})
+    with db.session() as session:
+        experiment = store_experiment(session, _experiment_metadata())
+    with db.session() as session:
+        experiment = queries.get_experiment(session, "GSE1", for_processing=True)
+        first, second = experiment.samples
+        first.title = "renamed before recording"
+        record_result(
+            session,
+            [first, second],
+            experiment=experiment,
+            processor="constructed",
+            version="1",
+            mode="raw",
+            parameters={},
+            input_sha256=[],
+            files=[("expression", path, digest)],
+            qc={"GSM1": {"salmon": {"mapping_rate": 0.9}}},
+        )
+        assert first.qc == {"salmon": {"mapping_rate": 0.9}} and second.qc == {}
+        assert first.is_processed and second.is_processed
+        assert second not in session.dirty
+        assert inspect(first).attrs.title.history.has_changes()
+    with db.session() as session:
+        stored = {s.accession: s for s in queries.get_experiment(session, "GSE1").samples}
+        assert stored["GSM1"].qc == {"salmon": {"mapping_rate": 0.9}} and stored["GSM2"].qc == {}
+        assert stored["GSM1"].title == "renamed before recording"
+        assert {s.processing_state for s in stored.values()} == {ProcessingState.PROCESSED}
 
 
 def test_only_the_current_result_is_retired(db: Database, tmp_path: Path) -> None:

@@ -256,12 +256,15 @@ def _keep(run: QuantifiedRun, options: _Options, outcome: RnaSeqOutcome) -> bool
     """Flag a low mapping rate in the sample's QC; refuse the run unless allowed."""
     rate = run.qc.mapping_rate
     low = rate is not None and rate < options.min_mapping_rate
-    run.sample.qc = run.sample.qc | {
-        "min_mapping_rate": options.min_mapping_rate,
-        "low_mapping": low,
-        "low_mapping_allowed": low and options.allow_low_mapping,
-    }
+    run.sample_qc.update(
+        {
+            "min_mapping_rate": options.min_mapping_rate,
+            "low_mapping": low,
+            "low_mapping_allowed": low and options.allow_low_mapping,
+        }
+    )
     if low and not options.allow_low_mapping:
+        run.sample.qc = run.sample_qc
         reason = (
             f"{run.quant.path}: Salmon mapped {rate:.1%} of {run.qc.num_processed} fragments, below "
             f"genemill's minimum mapping rate of {options.min_mapping_rate:.0%} (wrong organism or "
@@ -359,17 +362,20 @@ def _tximport_and_store(
     if not runs:
         return
     tx2gene = reference_tx2gene(reference)
-    by_accession = {run.sample.accession: run.sample for run in runs}
+    by_accession = {run.sample.accession: run for run in runs}
     try:
         tables = summarize_runs([run.quant for run in runs], tx2gene, source=str(reference.tx2gene))
     except InputError as exc:
-        for sample in by_accession.values():
-            _refuse(outcome, sample, str(exc))
+        for run in runs:
+            run.sample.qc = run.sample_qc
+            _refuse(outcome, run.sample, str(exc))
         return
     for accession, reason in tables.refused.items():
-        _refuse(outcome, by_accession[accession], reason)
-    good = [by_accession[a] for a in tables.counts.columns]
-    result = store_gene_tables(settings, session, experiment, samples=good, tables=tables, spec=spec)
+        by_accession[accession].sample.qc = by_accession[accession].sample_qc
+        _refuse(outcome, by_accession[accession].sample, reason)
+    good = [by_accession[a].sample for a in tables.counts.columns]
+    qc = {a: by_accession[a].sample_qc for a in tables.counts.columns}
+    result = store_gene_tables(settings, session, experiment, samples=good, tables=tables, spec=spec, qc=qc)
     outcome.processed.extend(s.accession for s in good)
     outcome.processors.update(dict.fromkeys(outcome.processed[-len(good) :], spec.processor))
     outcome.details[spec.processor] = {
@@ -402,9 +408,10 @@ def _process_imported(
         meta = next((Path(str(f.local_path)) for f in _files(sample, META_INFO_KIND)), None)
         lib = next((Path(str(f.local_path)) for f in _files(sample, LIB_FORMAT_KIND)), None)
         qc = SalmonQc.unknown() if meta is None else salmon_qc_from_files(meta, lib)
-        sample.qc = {"salmon": None if meta is None else qc.as_dict()}
+        sample_qc = {"salmon": None if meta is None else qc.as_dict()}
         shas = [f.sha256 or sha256_file(Path(str(f.local_path))) for f in _files(sample, QUANT_KIND)]
-        run = QuantifiedRun(sample, QuantInput(sample.accession, quant, meta), qc, shas, None, 0.0)
+        quant_input = QuantInput(sample.accession, quant, meta)
+        run = QuantifiedRun(sample, quant_input, qc, shas, None, 0.0, sample_qc=sample_qc)
         if _keep(run, options, outcome):
             runs.append(run)
     options.report("tximport", len(samples), len(samples))

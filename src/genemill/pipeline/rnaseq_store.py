@@ -267,8 +267,10 @@ def store_gene_tables(
     samples: list[Sample],
     tables: GeneTables,
     spec: ResultSpec,
+    qc: dict[str, dict[str, Any]] | None = None,
 ) -> ProcessingResult:
-    """Write the three expression files and record one current result for ``samples``."""
+    """Write the three expression files and record one current result for ``samples`` (with
+    their ``qc`` by accession, when given: :func:`genemill.store.results.record_result`)."""
     digest = hashlib.sha256("\n".join(sorted(spec.input_sha256)).encode()).hexdigest()[:12]
     base = settings.home / "expression" / experiment.accession
     stem = f"{spec.processor}-{spec.version}-{digest}".replace("/", "_").replace("+", "_")
@@ -315,6 +317,7 @@ def store_gene_tables(
                 input_sha256=spec.input_sha256,
                 files=files,
                 annotations={"value_type": "lengthScaledTPM"} | spec.annotations,
+                qc=qc,
             )
         finally:
             written.result()

@@ -19,7 +19,8 @@ one library).
    ``$GENEMILL_HOME/quant/<experiment>/<sample>/<index>/``; that folder is reused when it was made
    from the same FASTQ checksums (``genemill_quant.json``), so re-running tximport for an
    experiment does not re-run Salmon.
-4. ``sample.qc`` gets Salmon's statistics, the k used and the FASTQ counts: in total and, under
+4. The sample's QC (``QuantifiedRun.sample_qc``, stored as ``sample.qc`` with the result or the
+   refusal) holds Salmon's statistics, the k used and the FASTQ counts: in total and, under
    ``fastq.runs``, per run (its accession, files and reads).
 
 An index that fails to build is built once per processing call; every run needing it is refused
@@ -32,7 +33,7 @@ import json
 import re
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,10 @@ _MATE = re.compile(r"[._](?:R)?([12])(?:_\d{3})?\.(?:fastq|fq)(?:\.gz)?$", re.IG
 
 @dataclass(frozen=True)
 class QuantifiedRun:
-    """A run ready for tximport: its quant.sf, QC, the checksums it came from, the index used."""
+    """A run ready for tximport: its quant.sf, QC, the checksums it came from, the index used.
+
+    ``sample_qc`` is what becomes ``sample.qc``: stored with the result, or with the refusal.
+    """
 
     sample: Sample
     quant: QuantInput
@@ -75,6 +79,7 @@ class QuantifiedRun:
     index: SalmonIndex | None
     salmon_seconds: float
     salmon_shadowed: bool = True  # SalmonQuant.shadowed
+    sample_qc: dict[str, Any] = field(default_factory=dict)
 
 
 class IndexCache:
@@ -194,7 +199,7 @@ def quantify_sample(
         k = kmer_size(quant.reads.mean_length)
         index = indexes.get(k)
         index, quant = _quantify_with(settings, experiment, sample, reads, shas, index, threads=threads)
-    sample.qc = {
+    sample_qc = {
         "salmon": quant.qc.as_dict()
         | {"k": k, "index": index.path.name, "seconds": round(quant.salmon_seconds, 3)},
         "fastq": {
@@ -209,7 +214,14 @@ def quantify_sample(
     }
     quant_input = QuantInput(sample.accession, quant.quant_sf, quant.out_dir / "aux_info" / "meta_info.json")
     return QuantifiedRun(
-        sample, quant_input, quant.qc, [*shas, index.key], index, quant.salmon_seconds, quant.shadowed
+        sample,
+        quant_input,
+        quant.qc,
+        [*shas, index.key],
+        index,
+        quant.salmon_seconds,
+        quant.shadowed,
+        sample_qc,
     )
 
 
