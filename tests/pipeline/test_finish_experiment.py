@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import delete, event, inspect, select
 
@@ -11,6 +13,7 @@ from genemill.pipeline.ingest import finish_experiment, index_inputs, store_expe
 from genemill.store import queries
 from genemill.store.db import Database
 from genemill.store.models import ProcessingState
+from genemill.store.search import SearchQuery, search
 from genemill.store.search_models import ExperimentFacet, ExperimentSearch
 
 
@@ -33,15 +36,27 @@ def _metadata() -> ExperimentMetadata:
     )
 
 
+class Reindexed(list[int]):
+    """Experiment ids reindexed by finish_experiment, and the options of each call."""
+
+    options: list[dict[str, Any]]
+
+    def clear(self) -> None:
+        super().clear()
+        self.options.clear()
+
+
 @pytest.fixture
-def reindexed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+def reindexed(monkeypatch: pytest.MonkeyPatch) -> Reindexed:
     """Experiment ids reindexed by finish_experiment (the real reindex still runs)."""
-    calls: list[int] = []
+    calls = Reindexed()
+    calls.options = []
     real = ingest.reindex_experiment
 
-    def spy(session, experiment) -> None:  # type: ignore[no-untyped-def]
+    def spy(session, experiment, **options) -> None:  # type: ignore[no-untyped-def]
         calls.append(experiment.id)
-        real(session, experiment)
+        calls.options.append(options)
+        real(session, experiment, **options)
 
     monkeypatch.setattr(ingest, "reindex_experiment", spy)
     return calls
@@ -70,6 +85,57 @@ def test_unchanged_states_skip_the_reindex_and_a_state_change_does_not(db: Datab
         finish_experiment(session, experiment, unchanged_since=before)
     assert len(reindexed) == 1
     assert _downloadable(db) == 1
+
+
+def _found(db: Database, words: str) -> list[str]:
+    with db.session() as session:
+        return [r["accession_code"] for r in search(session, SearchQuery(text=words)).results]
+
+
+def test_a_state_change_alone_keeps_the_text_index_and_rewrites_the_counts(db: Database, reindexed) -> None:
+    with db.session() as session:
+        store_experiment(session, _metadata())
+    reindexed.clear()
+    with db.session() as session:
+        experiment = queries.get_experiment(session, "GSE1")
+        before = index_inputs(experiment)
+        experiment.samples[0].processing_state = ProcessingState.PROCESSED
+        finish_experiment(session, experiment, unchanged_since=before)
+    assert [options["with_text"] for options in reindexed.options] == [False]
+    assert _downloadable(db) == 1
+    assert _found(db, "constructed") == ["GSE1"]  # the text index (PostgreSQL: the row's tsvector) kept
+    with db.session() as session:
+        experiment = queries.get_experiment(session, "GSE1")
+        before = index_inputs(experiment)
+        experiment.samples[1].title = "renamed sample"
+        experiment.samples[1].processing_state = ProcessingState.PROCESSED
+        finish_experiment(session, experiment, unchanged_since=before)
+    assert reindexed.options[-1]["with_text"] is True  # a title changed: the text is rebuilt
+    assert _downloadable(db) == 2
+    assert _found(db, "renamed") == ["GSE1"]
+
+
+def test_a_prepared_document_is_written_only_for_the_states_it_was_built_for(db: Database, reindexed) -> None:
+    with db.session() as session:
+        store_experiment(session, _metadata())
+    for processed, written in ((2, True), (1, False)):
+        with db.session() as session:
+            experiment = queries.get_experiment(session, "GSE1")
+            for sample in experiment.samples:
+                sample.processing_state = ProcessingState.NEW
+            finish_experiment(session, experiment)
+        reindexed.clear()
+        with db.session() as session:
+            experiment = queries.get_experiment(session, "GSE1")
+            before = index_inputs(experiment)
+            expected = tuple(row._replace(processing_state=ProcessingState.PROCESSED) for row in before)
+            prepared = ingest.prepare_index(session, experiment, expected)
+            for sample in experiment.samples[:processed]:
+                sample.processing_state = ProcessingState.PROCESSED
+            finish_experiment(session, experiment, unchanged_since=before, indexed=True, prepared=prepared)
+        document = reindexed.options[0].get("document")
+        assert (document is prepared.document) is written and reindexed.options[0]["with_text"] is False
+        assert _downloadable(db) == processed  # the counts of the states reached, either way
 
 
 def test_a_missing_search_row_is_written_even_when_unchanged(db: Database, reindexed) -> None:

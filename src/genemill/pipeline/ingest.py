@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,15 +26,18 @@ from genemill.store.models import (
     Sample,
     Technology,
 )
-from genemill.store.search_index import reindex_experiment
+from genemill.store.search_index import ExperimentDocument, experiment_document, reindex_experiment
 from genemill.store.search_models import ExperimentSearch
 
 __all__ = [
+    "IndexInput",
     "IndexInputs",
+    "PreparedIndex",
     "finish_experiment",
     "has_search_row",
     "index_inputs",
     "parse_date",
+    "prepare_index",
     "refresh_counts",
     "source_url_for",
     "store_experiment",
@@ -236,7 +240,18 @@ def refresh_counts(experiment: Experiment) -> None:
             setattr(experiment, name, value)
 
 
-IndexInputs = tuple[tuple[Any, ...], ...]
+class IndexInput(NamedTuple):
+    """What processing could change of one sample's part in its experiment's search document."""
+
+    sample_id: int
+    processing_state: ProcessingState
+    title: str | None
+    technology: Technology
+    organism_id: int | None
+    platform_id: int | None
+
+
+IndexInputs = tuple[IndexInput, ...]
 
 
 def index_inputs(experiment: Experiment) -> IndexInputs:
@@ -244,9 +259,29 @@ def index_inputs(experiment: Experiment) -> IndexInputs:
     their states, titles, technologies, organisms and platforms (annotations and harmonized fields
     are written by imports only, never by processing)."""
     return tuple(
-        (s.id, s.processing_state, s.title, s.technology, s.organism_id, s.platform_id)
+        IndexInput(s.id, s.processing_state, s.title, s.technology, s.organism_id, s.platform_id)
         for s in experiment.samples
     )
+
+
+def _without_states(inputs: IndexInputs) -> IndexInputs:
+    return tuple(row._replace(processing_state=ProcessingState.NEW) for row in inputs)
+
+
+@dataclass(frozen=True)
+class PreparedIndex:
+    """An experiment's search document built ahead for the index inputs ``inputs``."""
+
+    inputs: IndexInputs
+    document: ExperimentDocument | None
+
+
+def prepare_index(session: Session, experiment: Experiment, expected: IndexInputs) -> PreparedIndex:
+    """The search document the experiment will have once its samples are in the states of
+    ``expected`` (e.g. all processed): built while a tool runs, written by
+    :func:`finish_experiment` if processing ends in those states, else built again there."""
+    states = {row.sample_id: row.processing_state for row in expected}
+    return PreparedIndex(expected, experiment_document(session, experiment.id, states=states))
 
 
 def has_search_row(session: Session, experiment: Experiment) -> bool:
@@ -261,23 +296,33 @@ def finish_experiment(
     *,
     unchanged_since: IndexInputs | None = None,
     indexed: bool | None = None,
+    prepared: PreparedIndex | None = None,
 ) -> None:
     """Refresh the cached counts and the search index after samples were added or processed.
 
     ``unchanged_since`` (:func:`index_inputs` taken before processing) skips the reindex when the
     samples and their states are the same and the experiment has its search row: re-processing
-    then leaves the document, facet counts and text as they were (~2 ms saved per run).
-    ``indexed`` is :func:`has_search_row` when the caller asked already (processing asks while
-    Salmon runs; it creates and deletes no search row itself), else it is asked here.
+    then leaves the document, facet counts and text as they were (~2 ms saved per run). When
+    only states changed (a first processing), the text index is kept and the summary and facet
+    rows rewritten, from ``prepared`` when it was built for these inputs. ``indexed`` is
+    :func:`has_search_row` when the caller asked already (processing asks while Salmon runs; it
+    creates and deletes no search row itself), else it is asked here when it matters.
     """
     refresh_counts(experiment)
     session.flush()
-    if unchanged_since is not None and index_inputs(experiment) == unchanged_since:
+    if unchanged_since is None:
+        reindex_experiment(session, experiment)
+        return
+    now = index_inputs(experiment)
+    with_text = True
+    if _without_states(now) == _without_states(unchanged_since):  # at most the states changed
         if indexed is None:
             indexed = has_search_row(session, experiment)
-        if indexed:
+        if indexed and now == unchanged_since:
             return
-    reindex_experiment(session, experiment)
+        with_text = not indexed
+    document = prepared.document if prepared is not None and prepared.inputs == now else None
+    reindex_experiment(session, experiment, document=document, with_text=with_text)
 
 
 def store_experiment(

@@ -31,7 +31,13 @@ from sqlalchemy.orm import Session
 from genemill.config import Settings
 from genemill.errors import InputError, SalmonFormatError
 from genemill.formats.salmon import read_quant
-from genemill.pipeline.ingest import finish_experiment, has_search_row, index_inputs
+from genemill.pipeline.ingest import (
+    PreparedIndex,
+    finish_experiment,
+    has_search_row,
+    index_inputs,
+    prepare_index,
+)
 from genemill.pipeline.private import private_accession
 from genemill.pipeline.rnaseq_process import (
     FASTQ_KIND,
@@ -50,7 +56,7 @@ from genemill.rnaseq import sample_name
 from genemill.store import queries
 from genemill.store.db import Database
 from genemill.store.files import FileStore
-from genemill.store.models import Experiment, Organism, OriginalFile, Sample, Technology
+from genemill.store.models import Experiment, Organism, OriginalFile, ProcessingState, Sample, Technology
 
 __all__ = [
     "FastqRun",
@@ -382,7 +388,21 @@ def process_rnaseq_experiment(
         experiment = queries.get_experiment(session, accession, for_processing=True)
         before = index_inputs(experiment)
         samples = [s for s in experiment.samples if has_rnaseq_files(s)]
-        indexed: list[bool] = []  # asked while Salmon runs (processing adds no search row)
+        # While Salmon runs: whether the search row exists (processing adds none) and, when the
+        # states are to change, the search document for all these samples processed.
+        processing = {sample.id for sample in samples}
+        expected = tuple(
+            row._replace(processing_state=ProcessingState.PROCESSED) if row.sample_id in processing else row
+            for row in before
+        )
+        indexed: list[bool] = []
+        prepared: list[PreparedIndex] = []
+
+        def meanwhile() -> None:
+            indexed.append(has_search_row(session, experiment))
+            if expected != before:
+                prepared.append(prepare_index(session, experiment, expected))
+
         outcome = process_rnaseq(
             settings,
             session,
@@ -392,8 +412,13 @@ def process_rnaseq_experiment(
             min_mapping_rate=min_mapping_rate,
             threads=threads,
             progress=progress,
-            meanwhile=lambda: indexed.append(has_search_row(session, experiment)),
+            meanwhile=meanwhile,
         )
-        known = indexed[0] if indexed else None
-        finish_experiment(session, experiment, unchanged_since=before, indexed=known)
+        finish_experiment(
+            session,
+            experiment,
+            unchanged_since=before,
+            indexed=indexed[0] if indexed else None,
+            prepared=prepared[0] if prepared else None,
+        )
     return outcome

@@ -18,11 +18,12 @@ reads each table once per chunk instead of walking ORM relationships.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import Update, bindparam, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from genemill.store.models import (
@@ -37,7 +38,13 @@ from genemill.store.models import (
 )
 from genemill.store.search_models import ExperimentFacet, ExperimentSearch
 
-__all__ = ["ExperimentDocument", "reindex_all", "reindex_experiment", "reindex_missing"]
+__all__ = [
+    "ExperimentDocument",
+    "experiment_document",
+    "reindex_all",
+    "reindex_experiment",
+    "reindex_missing",
+]
 
 FACETS = ("organism", "technology", "platform", "has_publication")
 _CHUNK = 500
@@ -94,10 +101,44 @@ class ExperimentDocument:
         }
 
 
-def reindex_experiment(session: Session, experiment: Experiment) -> None:
-    """Rebuild the search row, facet rows and text index of one experiment (caller commits)."""
+def reindex_experiment(
+    session: Session,
+    experiment: Experiment,
+    *,
+    document: ExperimentDocument | None = None,
+    with_text: bool = True,
+) -> None:
+    """Rebuild the search row, facet rows and text index of one experiment (caller commits).
+
+    ``document`` is one built ahead (:func:`experiment_document`), written as it is. With
+    ``with_text=False`` the text index is left as it is: the caller knows only sample states changed,
+    and they count samples but add no words; the experiment must have its search row.
+    """
     session.flush()
-    _write(session, _documents(session, [experiment.id]))
+    documents = [document] if document is not None else _documents(session, [experiment.id])
+    _write(session, documents, with_text=with_text)
+
+
+def experiment_document(
+    session: Session, experiment_id: int, *, states: Mapping[int, ProcessingState] | None = None
+) -> ExperimentDocument | None:
+    """The index document of one experiment as stored, or with the sample states ``states`` (by
+    sample id) in place of the stored ones: built ahead, e.g. while a tool runs, for the states
+    processing is expected to give (:func:`reindex_experiment` writes it)."""
+    documents = _documents(session, [experiment_id], states=states)
+    return documents[0] if documents else None
+
+
+@functools.cache
+def _update_summary_statement() -> Update:
+    """Update one summary row's columns but its text (executemany by ``experiment_id``)."""
+    table = ExperimentSearch.__table__
+    columns = [c.name for c in table.columns if c.name not in ("experiment_id", "document")]
+    return (
+        update(table)
+        .where(table.c.experiment_id == bindparam("b_experiment_id"))
+        .values({name: bindparam(f"b_{name}") for name in columns})
+    )
 
 
 def reindex_all(session: Session) -> int:
@@ -117,7 +158,9 @@ def reindex_missing(session: Session) -> int:
     return len(ids)
 
 
-def _documents(session: Session, ids: list[int]) -> list[ExperimentDocument]:
+def _documents(
+    session: Session, ids: list[int], *, states: Mapping[int, ProcessingState] | None = None
+) -> list[ExperimentDocument]:
     docs: dict[int, ExperimentDocument] = {}
     rows = session.execute(
         select(
@@ -143,7 +186,8 @@ def _documents(session: Session, ids: list[int]) -> list[ExperimentDocument]:
             has_publication=bool(row.pubmed_id or row.publication_doi),
         )
     for row in _sample_rows(session, ids):
-        _add_sample(docs[row.experiment_id], row)
+        state = row.processing_state if states is None else states.get(row.sample_id, row.processing_state)
+        _add_sample(docs[row.experiment_id], row, state)
     return [docs[i] for i in ids if i in docs]
 
 
@@ -152,6 +196,7 @@ def _sample_rows(session: Session, ids: list[int]) -> Iterable[Any]:
     return session.execute(
         select(
             experiment_sample.c.experiment_id,
+            Sample.id.label("sample_id"),
             Sample.title,
             Sample.technology,
             Sample.processing_state,
@@ -175,8 +220,8 @@ def _bump(bucket: dict[str, list[int]], key: str | None, *, downloadable: bool) 
         counts[1] += 1
 
 
-def _add_sample(doc: ExperimentDocument, row: Any) -> None:
-    downloadable = row.processing_state == ProcessingState.PROCESSED
+def _add_sample(doc: ExperimentDocument, row: Any, state: ProcessingState) -> None:
+    downloadable = state == ProcessingState.PROCESSED
     doc.counts[0] += int(downloadable)
     doc.counts[1] += 1
     _bump(doc.organisms, row.organism, downloadable=downloadable)
@@ -233,16 +278,25 @@ def _facet_rows(doc: ExperimentDocument) -> list[dict[str, Any]]:
     return rows
 
 
-def _write(session: Session, docs: list[ExperimentDocument]) -> None:
+def _write(session: Session, docs: list[ExperimentDocument], *, with_text: bool = True) -> None:
+    """Write the summary, facet and (``with_text``) text rows of ``docs``; without, the summary
+    rows are updated in place, which keeps PostgreSQL's tsvector (a column of that row)."""
     if not docs:
         return
     ids = [d.experiment_id for d in docs]
     session.execute(delete(ExperimentFacet).where(ExperimentFacet.experiment_id.in_(ids)))
-    session.execute(delete(ExperimentSearch).where(ExperimentSearch.experiment_id.in_(ids)))
-    session.execute(insert(ExperimentSearch), [_summary_row(d) for d in docs])
     facets = [row for d in docs for row in _facet_rows(d)]
     if facets:
         session.execute(insert(ExperimentFacet), facets)
+    if not with_text:
+        rows = [_summary_row(d) for d in docs]
+        session.connection().execute(
+            _update_summary_statement(),
+            [{f"b_{name}": value for name, value in row.items() if name != "document"} for row in rows],
+        )
+        return
+    session.execute(delete(ExperimentSearch).where(ExperimentSearch.experiment_id.in_(ids)))
+    session.execute(insert(ExperimentSearch), [_summary_row(d) for d in docs])
     params = [d.text_params() for d in docs]
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(_PG_DOCUMENT), params)
