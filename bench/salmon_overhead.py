@@ -3,22 +3,27 @@
     .venv/bin/python bench/salmon_overhead.py [--repeat 5] [--threads 2]
 
 For each example a private experiment is imported once and processed once to build (and cache)
-the Salmon index. Then, ``--repeat`` times, the cached quantification folder is deleted and
-``process_rnaseq_experiment`` runs again, so every repetition runs ``salmon quant`` for real:
+the Salmon index. Then, ``--repeat`` times, alternating, two runs of
+``process_rnaseq_experiment``, each running ``salmon quant`` for real:
+
+* re-processing (first line): the cached quantification folder is deleted and the experiment
+  processed again. Its sample stays ``PROCESSED``, so the search reindex is skipped
+  (:func:`genemill.pipeline.ingest.finish_experiment`);
+* first time (``first time`` line): a new experiment of the same reads is imported (not timed)
+  and processed: its sample goes from new to processed, so the search row is rebuilt as well.
+
+Printed for each:
 
 * ``total``    — wall time of ``process_rnaseq_experiment`` (open the experiment, sample the read
   length, find the cached index, start ``salmon quant``, then the FASTQ check thread and, in the
-  main thread while Salmon runs, the work that needs no quantification: the samples' results,
-  tx2gene with its gene layout and Parquet gene columns, whether the search row exists; after
-  Salmon: read QC, tximport, write three Parquet files, record the result, refresh the counts,
-  commit). These repetitions re-process a processed sample, whose state stays ``PROCESSED``, so
-  the search reindex is skipped (:func:`genemill.pipeline.ingest.finish_experiment`); a first
-  processing (or a run that refuses a sample) pays it as well: it is printed on its own
-  (``reindex``);
+  main thread while Salmon runs, the work that needs no quantification: tx2gene with its gene
+  layout and Parquet gene columns, whether the search row exists; after Salmon: read QC,
+  tximport, encode three Parquet files and write them in a thread while the result is recorded,
+  refresh the counts, reindex if the states changed, commit);
 * ``quant``    — wall time of the ``salmon quant`` subprocess alone, from its start to its exit
-  (timed in :func:`genemill.pipeline.salmon.run_salmon`). The work done while Salmon runs takes
-  a few ms against Salmon's 170 ms or more here; should it ever outlast Salmon, the excess would
-  be counted in ``quant``, not in ``overhead``;
+  (timed in :func:`genemill.pipeline.salmon.run_salmon`). Should the work done while Salmon runs
+  ever outlast it, the excess would be counted in ``quant``, not in ``overhead`` (a WARNING says
+  so);
 * ``overhead`` — ``total - quant``, and as % of ``quant`` (target < 5 %);
 * ``salmon CPU`` — user + system CPU time of ``salmon quant`` (its finished-children rusage), and
   the overhead as % of it: the stricter comparison. Salmon 1.10.1's wall time here is its CPU
@@ -27,14 +32,13 @@ the Salmon index. Then, ``--repeat`` times, the cached quantification folder is 
   and machines while its CPU time does not;
 * ``CPU``      — CPU time of the genemill process during ``total`` (all its threads, so the FASTQ
   check is included although it overlaps Salmon; Salmon's own CPU is a child's and excluded), and
-  of the main thread alone (the work before, while and after Salmon runs: DB, read length,
-  tximport, Parquet, result; only the FASTQ check has a thread of its own, and Parquet files of
-  large tables): less sensitive than wall time to other processes competing for the cores.
+  of the main thread alone: less sensitive than wall time to other processes competing for the
+  cores.
 
 Also printed, for scale: the one-off import (copying FASTQs into the file store, registering the
-reference), the index build, and the FASTQ check on its own (``check_reads``: it runs in a thread
+reference), the index build, the FASTQ check on its own (``check_reads``: it runs in a thread
 while Salmon runs, so its time is hidden unless it outlasts Salmon) and the search reindex of the
-experiment alone (what a first processing adds to ``total``). Medians over repetitions.
+experiment alone. Medians over repetitions.
 
 Data (real files, see their PROVENANCE.md): rnaseq-salmon-example (15 RefSeq transcripts, 10,000
 simulated 50 bp pairs; RefSeq → Entrez tx2gene from org.Hs.eg.db) and rnaseq-kallisto-test
@@ -55,6 +59,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -139,15 +144,82 @@ def _generated_pairs(work: Path, pairs: int, *, read_length: int = 100) -> list[
     return paths
 
 
+@dataclass
+class _Runs:
+    """Per-run timings of ``process_rnaseq_experiment`` (seconds)."""
+
+    totals: list[float] = field(default_factory=list)
+    quants: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)
+    mains: list[float] = field(default_factory=list)
+    children: list[float] = field(default_factory=list)
+    exposed: int = 0
+
+    def time(self, settings: Settings, db: Database, accession: str, *, threads: int) -> None:
+        child = _children_cpu()
+        start, cpu, main = time.perf_counter(), time.process_time(), time.thread_time()
+        outcome = process_rnaseq_experiment(settings, db, accession, threads=threads)
+        self.totals.append(time.perf_counter() - start)
+        self.cpus.append(time.process_time() - cpu)
+        self.mains.append(time.thread_time() - main)
+        self.children.append(_children_cpu() - child)
+        assert outcome.processed, outcome.refused
+        (seconds,) = outcome.details["salmon-tximport"]["salmon_seconds"].values()
+        self.quants.append(seconds)
+        # Salmon exited before the work meant for its shadow ended: ``seconds`` includes some
+        # of genemill's time, so that run's overhead is understated.
+        self.exposed += not all(outcome.details["salmon-tximport"]["salmon_shadowed"].values())
+
+    def report(self, label: str) -> None:
+        overheads = [t - q for t, q in zip(self.totals, self.quants, strict=True)]
+        total, quant, overhead = (statistics.median(v) for v in (self.totals, self.quants, overheads))
+        print(
+            f"{label:15s} total {total * 1000:7.1f} ms   salmon quant {quant * 1000:7.1f} ms   "
+            f"overhead {overhead * 1000:6.1f} ms = {100 * overhead / quant:4.1f} % of quant   (per-run %: "
+            f"{', '.join(f'{100 * o / q:.1f}' for o, q in zip(overheads, self.quants, strict=True))})"
+        )
+        if self.exposed:
+            warning = (
+                f"in {self.exposed} run(s) Salmon exited before the work done meanwhile: overhead understated"
+            )
+            print(f"{'':15s} WARNING: {warning}")
+        salmon_cpu = statistics.median(self.children)
+        print(
+            f"{'':15s} salmon quant's own CPU time (user + system, all its threads) "
+            f"{salmon_cpu * 1000:.0f} ms: overhead = {100 * overhead / salmon_cpu:.1f} % of it (per run: "
+            f"{', '.join(f'{100 * o / c:.1f}' for o, c in zip(overheads, self.children, strict=True))})"
+        )
+        cpu, main = statistics.median(self.cpus), statistics.median(self.mains)
+        print(
+            f"{'':15s} genemill CPU time (this process, all threads, FASTQ check included) "
+            f"{cpu * 1000:.1f} ms = {100 * cpu / quant:.1f} % of quant; main thread only (the path around "
+            f"Salmon and the work done while it runs; FASTQ check thread excluded) {main * 1000:.1f} ms "
+            f"= {100 * main / quant:.1f} %"
+        )
+
+
 def _bench(name: str, reads: list[Path], reference: ReferenceFiles, *, repeat: int, threads: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(home=Path(tmp) / "home")
         db = Database(settings.resolved_database_url)
         db.migrate()
+
+        def new_experiment(files: list[Path]) -> str:
+            return create_fastq_experiment(
+                settings, db, pair_fastqs(files), title=name, reference=reference, organism="Homo sapiens"
+            )
+
+        def renamed_copies(number: int) -> list[Path]:
+            """The same reads under new names: a new private accession (named by file names and sizes)."""
+            folder = Path(tmp) / f"copy{number}"
+            folder.mkdir()
+            return [
+                Path(shutil.copy(path, folder / f"first{number}_{mate}.fastq.gz"))
+                for mate, path in enumerate(reads, 1)
+            ]
+
         start = time.perf_counter()
-        accession = create_fastq_experiment(
-            settings, db, pair_fastqs(reads), title=name, reference=reference, organism="Homo sapiens"
-        )
+        accession = new_experiment(reads)
         imported = time.perf_counter() - start
         start = time.perf_counter()
         first = process_rnaseq_experiment(settings, db, accession, threads=threads)
@@ -155,21 +227,11 @@ def _bench(name: str, reads: list[Path], reference: ReferenceFiles, *, repeat: i
         assert first.processed, first.refused
         index_json = next((settings.home / "indexes").glob("*/genemill_index.json"))
         build = float(pd.read_json(index_json, typ="series")["build_seconds"])
-        totals, quants, cpus, mains, children, exposed = [], [], [], [], [], 0
-        for _ in range(repeat):
+        again, new = _Runs(), _Runs()
+        for number in range(repeat):  # alternating: both see the same machine
             shutil.rmtree(settings.home / "quant")
-            child = _children_cpu()
-            start, cpu, main = time.perf_counter(), time.process_time(), time.thread_time()
-            outcome = process_rnaseq_experiment(settings, db, accession, threads=threads)
-            totals.append(time.perf_counter() - start)
-            cpus.append(time.process_time() - cpu)
-            mains.append(time.thread_time() - main)
-            children.append(_children_cpu() - child)
-            (seconds,) = outcome.details["salmon-tximport"]["salmon_seconds"].values()
-            quants.append(seconds)
-            # Salmon exited before the work meant for its shadow ended: ``seconds`` includes some
-            # of genemill's time, so that run's overhead is understated.
-            exposed += not all(outcome.details["salmon-tximport"]["salmon_shadowed"].values())
+            again.time(settings, db, accession, threads=threads)
+            new.time(settings, db, new_experiment(renamed_copies(number)), threads=threads)
         checks, reindexes = [], []
         for _ in range(repeat):
             start = time.perf_counter()
@@ -181,32 +243,12 @@ def _bench(name: str, reads: list[Path], reference: ReferenceFiles, *, repeat: i
                 reindex_experiment(session, experiment)
                 reindexes.append(time.perf_counter() - start)
         db.dispose()
-    overheads = [t - q for t, q in zip(totals, quants, strict=True)]
-    total, quant, overhead = (statistics.median(v) for v in (totals, quants, overheads))
-    print(
-        f"{name:15s} total {total * 1000:7.1f} ms   salmon quant {quant * 1000:7.1f} ms   "
-        f"overhead {overhead * 1000:6.1f} ms = {100 * overhead / quant:4.1f} % of quant"
-        f"   (per-run %: {', '.join(f'{100 * o / q:.1f}' for o, q in zip(overheads, quants, strict=True))})"
-    )
-    if exposed:
-        warning = f"in {exposed} run(s) Salmon exited before the work done meanwhile: overhead understated"
-        print(f"{'':15s} WARNING: {warning}")
-    salmon_cpu = statistics.median(children)
-    print(
-        f"{'':15s} salmon quant's own CPU time (user + system, all its threads) {salmon_cpu * 1000:.0f} ms: "
-        f"overhead = {100 * overhead / salmon_cpu:.1f} % of it (per run: "
-        f"{', '.join(f'{100 * o / c:.1f}' for o, c in zip(overheads, children, strict=True))})"
-    )
-    cpu, main = statistics.median(cpus), statistics.median(mains)
-    print(
-        f"{'':15s} genemill CPU time (this process, all threads, FASTQ check included) {cpu * 1000:.1f} ms "
-        f"= {100 * cpu / quant:.1f} % of quant; main thread only (the path around Salmon and the work "
-        f"done while it runs; FASTQ check thread excluded) {main * 1000:.1f} ms = {100 * main / quant:.1f} %"
-    )
+    again.report(name)
+    new.report("  first time")
     print(
         f"{'':15s} one-off: import {imported * 1000:.0f} ms, first run with index build {cold * 1000:.0f} ms "
         f"(salmon index {build * 1000:.0f} ms); FASTQ check alone {statistics.median(checks) * 1000:.1f} ms; "
-        f"reindex (not in these totals: states unchanged) {statistics.median(reindexes) * 1000:.1f} ms"
+        f"search reindex alone {statistics.median(reindexes) * 1000:.1f} ms"
     )
 
 
