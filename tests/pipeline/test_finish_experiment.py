@@ -101,8 +101,12 @@ def test_a_state_change_alone_keeps_the_text_index_and_rewrites_the_counts(db: D
         before = index_inputs(experiment)
         experiment.samples[0].processing_state = ProcessingState.PROCESSED
         finish_experiment(session, experiment, unchanged_since=before)
+        assert experiment.num_processed_samples == 1 and experiment not in session.dirty  # one UPDATE
     assert [options["with_text"] for options in reindexed.options] == [False]
     assert _downloadable(db) == 1
+    with db.session() as session:
+        stored = queries.get_experiment(session, "GSE1")
+        assert (stored.num_processed_samples, stored.num_downloadable_samples) == (1, 1)
     assert _found(db, "constructed") == ["GSE1"]  # the text index (PostgreSQL: the row's tsvector) kept
     with db.session() as session:
         experiment = queries.get_experiment(session, "GSE1")

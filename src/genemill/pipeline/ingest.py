@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from genemill.formats.records import ExperimentMetadata, PlatformRecord, SampleRecord, SeriesRecord
 from genemill.harmonize import harmonize
@@ -25,6 +26,7 @@ from genemill.store.models import (
     ProcessingState,
     Sample,
     Technology,
+    utcnow,
 )
 from genemill.store.search_index import ExperimentDocument, experiment_document, reindex_experiment
 from genemill.store.search_models import ExperimentSearch
@@ -222,11 +224,14 @@ def _file_kind(url: str) -> str:
     return "SRA" if lower.endswith(".sra") else "OTHER"
 
 
-def refresh_counts(experiment: Experiment) -> None:
+def refresh_counts(experiment: Experiment, *, session: Session | None = None) -> None:
     """Recompute the cached sample counters from the samples' states.
 
-    Only changed values are assigned: assigning an equal value still marks the experiment
-    modified, and the next flush then compares its columns (~0.6 ms after a re-processing)."""
+    Only changed values are written: assigning an equal value still marks the experiment
+    modified, and the next flush then compares its columns (~0.6 ms after a re-processing). With
+    ``session`` (and a stored experiment) they are written at once by one UPDATE, and the object
+    given them without being made dirty: the unit of work's flush of it took ~1 ms.
+    """
     processed = sum(1 for s in experiment.samples if s.is_processed)
     technologies = {s.technology.value for s in experiment.samples if s.technology != Technology.UNKNOWN}
     counts = {
@@ -235,9 +240,18 @@ def refresh_counts(experiment: Experiment) -> None:
         "num_downloadable_samples": processed,
         "technology": technologies.pop() if len(technologies) == 1 else ("MIXED" if technologies else ""),
     }
-    for name, value in counts.items():
-        if getattr(experiment, name) != value:
+    changed = {name: value for name, value in counts.items() if getattr(experiment, name) != value}
+    if not changed:
+        return
+    if session is None or inspect(experiment).key is None:
+        for name, value in changed.items():
             setattr(experiment, name, value)
+        return
+    changed["updated_at"] = utcnow()
+    table = Experiment.__table__
+    session.connection().execute(update(table).where(table.c.id == experiment.id).values(changed))
+    for name, value in changed.items():
+        set_committed_value(experiment, name, value)
 
 
 class IndexInput(NamedTuple):
@@ -308,7 +322,7 @@ def finish_experiment(
     :func:`has_search_row` when the caller asked already (processing asks while Salmon runs; it
     creates and deletes no search row itself), else it is asked here when it matters.
     """
-    refresh_counts(experiment)
+    refresh_counts(experiment, session=session)
     session.flush()
     if unchanged_since is None:
         reindex_experiment(session, experiment)
