@@ -78,13 +78,19 @@ def test_unchanged_states_skip_the_reindex_and_a_state_change_does_not(db: Datab
         finish_experiment(session, experiment, unchanged_since=before)
     assert reindexed == []
     assert _downloadable(db) == 0
+    _process_first_sample(db)
+    assert len(reindexed) == 1
+    assert _downloadable(db) == 1
+
+
+def _process_first_sample(db: Database) -> None:
+    """Mark GSM1 processed and finish the experiment against the snapshot taken before."""
     with db.session() as session:
         experiment = queries.get_experiment(session, "GSE1")
         before = index_inputs(experiment)
         experiment.samples[0].processing_state = ProcessingState.PROCESSED
         finish_experiment(session, experiment, unchanged_since=before)
-    assert len(reindexed) == 1
-    assert _downloadable(db) == 1
+        assert experiment.num_processed_samples == 1 and experiment not in session.dirty  # one UPDATE
 
 
 def _found(db: Database, words: str) -> list[str]:
@@ -96,12 +102,7 @@ def test_a_state_change_alone_keeps_the_text_index_and_rewrites_the_counts(db: D
     with db.session() as session:
         store_experiment(session, _metadata())
     reindexed.clear()
-    with db.session() as session:
-        experiment = queries.get_experiment(session, "GSE1")
-        before = index_inputs(experiment)
-        experiment.samples[0].processing_state = ProcessingState.PROCESSED
-        finish_experiment(session, experiment, unchanged_since=before)
-        assert experiment.num_processed_samples == 1 and experiment not in session.dirty  # one UPDATE
+    _process_first_sample(db)
     assert [options["with_text"] for options in reindexed.options] == [False]
     assert _downloadable(db) == 1
     with db.session() as session:

@@ -33,7 +33,14 @@ def _experiment_metadata() -> ExperimentMetadata:
     )
 
 
-def _record(session: Session, experiment: Experiment, version: str, files: list[Any]) -> None:
+def _record(
+    session: Session,
+    experiment: Experiment,
+    version: str,
+    files: list[Any],
+    *,
+    qc: dict[str, dict[str, Any]] | None = None,
+) -> None:
     """Record a constructed result of ``files`` for every sample of ``experiment``."""
     record_result(
         session,
@@ -45,6 +52,7 @@ def _record(session: Session, experiment: Experiment, version: str, files: list[
         parameters={},
         input_sha256=[],
         files=files,
+        qc=qc,
     )
 
 
@@ -138,16 +146,11 @@ def test_recording_stores_the_given_qc_and_keeps_other_pending_changes(db: Datab
         experiment = queries.get_experiment(session, "GSE1", for_processing=True)
         first, second = experiment.samples
         first.title = "renamed before recording"
-        record_result(
+        _record(
             session,
-            [first, second],
-            experiment=experiment,
-            processor="constructed",
-            version="1",
-            mode="raw",
-            parameters={},
-            input_sha256=[],
-            files=[("expression", path, digest)],
+            experiment,
+            "1",
+            [("expression", path, digest)],
             qc={"GSM1": {"salmon": {"mapping_rate": 0.9}}},
         )
         assert first.qc == {"salmon": {"mapping_rate": 0.9}} and second.qc == {}
