@@ -197,10 +197,10 @@ def _process_one(settings: Settings, db: Database, target: str, params: dict[str
         experiment = _experiment(session, str(params["experiment"]))
         if settings.online:  # this sample's raw files only: downloads fan out with the jobs
             download_raw_files(settings, [sample])
-        processor = f"affymetrix-{params.get('method', 'mas5')}" if _cel_sha256(sample) else "submitter"
+        processor = f"affymetrix-{params.get('method', 'mas5')}" if _cel_key(sample) else "submitter"
         if not params.get("force") and _current_result(session, sample, processor) is not None:
             return {"sample": sample.accession, "skipped": f"already processed by {processor}"}
-        output_key = f"output:{experiment.accession}:" + (_cel_sha256(sample) or "submitter")
+        output_key = f"output:{experiment.accession}:" + (_cel_key(sample) or "submitter")
     with hold_lock(db, output_key, timeout=LOCK_TIMEOUT):
         try:
             return _process_and_store(settings, db, target, params, processor)
@@ -239,7 +239,7 @@ def _run_pipeline(
     to the submitter's table, and a sample refused by both carries both reasons.
     """
     array_refusal = None
-    if _cel_sha256(sample):
+    if _cel_key(sample):
         from genemill.pipeline.affymetrix import process_affymetrix
 
         outcome = process_affymetrix(settings, session, experiment, [sample], method=method)
@@ -281,7 +281,9 @@ def note_submitter_fallback(sample: Sample, pipeline: str, reason: str) -> dict[
     return note
 
 
-def _cel_sha256(sample: Sample) -> str:
+def _cel_key(sample: Sample) -> str:
+    """What names the sample's downloaded CEL in lock keys: its recorded sha256, else its path;
+    empty when the sample has no CEL on disk (it goes to the submitter's table)."""
     for original in sample.original_files:
         if original.kind == "CEL" and original.local_path and original.is_downloaded:
             return original.sha256 or original.local_path
