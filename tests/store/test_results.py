@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import event, inspect, select
+from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import Session
 
 from genemill.config import Settings
@@ -19,7 +19,14 @@ from genemill.pipeline.rnaseq_store import GeneTables, ResultSpec, store_gene_ta
 from genemill.store import queries
 from genemill.store.db import Database
 from genemill.store.expression import write_expression
-from genemill.store.models import ComputedFile, Experiment, ProcessingResult, ProcessingState
+from genemill.store.models import (
+    ComputedFile,
+    Experiment,
+    ProcessingResult,
+    ProcessingState,
+    Sample,
+    result_sample,
+)
 from genemill.store.results import current_values, record_result
 
 
@@ -40,11 +47,12 @@ def _record(
     files: list[Any],
     *,
     qc: dict[str, dict[str, Any]] | None = None,
+    samples: list[Sample] | None = None,
 ) -> None:
-    """Record a constructed result of ``files`` for every sample of ``experiment``."""
+    """Record a constructed result of ``files`` for ``samples`` (default: every sample of ``experiment``)."""
     record_result(
         session,
-        list(experiment.samples),
+        list(experiment.samples) if samples is None else samples,
         experiment=experiment,
         processor="constructed",
         version=version,
@@ -162,6 +170,40 @@ def test_recording_stores_the_given_qc_and_keeps_other_pending_changes(db: Datab
         assert stored["GSM1"].qc == {"salmon": {"mapping_rate": 0.9}} and stored["GSM2"].qc == {}
         assert stored["GSM1"].title == "renamed before recording"
         assert {s.processing_state for s in stored.values()} == {ProcessingState.PROCESSED}
+
+
+def test_older_results_of_more_samples_than_one_statement_takes_are_all_retired(
+    db: Database, tmp_path: Path
+) -> None:
+    """The retiring UPDATE takes 500 sample ids at a time: every batch, the last partial one too."""
+    samples = [
+        SampleRecord(accession=f"GSM{i}", title=f"sample {i}", platform="GPL1") for i in range(1, 1202)
+    ]
+    metadata = _experiment_metadata()
+    metadata = ExperimentMetadata(
+        source=metadata.source, series=metadata.series, platforms=metadata.platforms, samples=samples
+    )
+    path = tmp_path / "values.parquet"
+    digest = write_expression(path, pd.DataFrame({"GSM1": [1.0]}, index=["ENSG1"]), metadata={})
+    for version, chosen in (
+        ("first batch", slice(0, 500)),
+        ("last batch", slice(1000, None)),
+        ("new", slice(None)),
+    ):
+        with db.session() as session:
+            experiment = store_experiment(session, metadata)
+            _record(
+                session,
+                experiment,
+                version,
+                [("expression", path, digest)],
+                samples=experiment.samples[chosen],
+            )
+    with db.session() as session:
+        current = {r.processor_version: r.is_current for r in session.scalars(select(ProcessingResult))}
+        linked = session.scalar(select(func.count()).select_from(result_sample))
+    assert current == {"first batch": False, "last batch": False, "new": True}
+    assert linked == 500 + 201 + 1201
 
 
 def test_only_the_current_result_is_retired(db: Database, tmp_path: Path) -> None:

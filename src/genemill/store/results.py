@@ -33,6 +33,7 @@ from genemill.store.models import (
 __all__ = ["CurrentValues", "current_values", "mark_unprocessable", "record_result"]
 
 EXPRESSION = "expression"
+_IDS_PER_STATEMENT = 500
 
 
 def record_result(
@@ -79,7 +80,13 @@ def record_result(
         session.flush()  # ids for new samples or experiment, and rows the statements below read
     sample_ids = [sample.id for sample in samples]
     connection = session.connection()
-    retired = connection.execute(_retire_statement(), {"sample_ids": sample_ids}).scalars().all()
+    retired = [
+        result_id
+        for start in range(0, len(sample_ids), _IDS_PER_STATEMENT)  # within SQLite's variable limit
+        for result_id in connection.execute(
+            _retire_statement(), {"sample_ids": sample_ids[start : start + _IDS_PER_STATEMENT]}
+        ).scalars()
+    ]
     states = [
         {"sample_id": sample.id, "qc": (qc or {}).get(sample.accession, sample.qc), "updated_at": now}
         for sample in samples
