@@ -8,10 +8,11 @@ import pytest
 
 from genemill.errors import StoreError
 from genemill.store.expression import (
+    encode_expressions,
     read_expression,
     read_expression_info,
+    write_encoded,
     write_expression,
-    write_expressions,
 )
 
 
@@ -82,7 +83,7 @@ def test_annotation_columns_keep_strings_and_stringify_other_values(tmp_path) ->
 
 
 @pytest.mark.parametrize("parallel_cells", [0, 10**9], ids=["threads", "one-after-the-other"])
-def test_write_expressions_gives_the_files_write_expression_gives(tmp_path, parallel_cells: int) -> None:
+def test_files_encoded_together_are_the_files_write_expression_gives(tmp_path, parallel_cells: int) -> None:
     index = pd.Index([f"ENSG{i:05d}" for i in range(300)], name="gene_id")
     rng = np.random.default_rng(7)
     frames = [
@@ -94,10 +95,12 @@ def test_write_expressions_gives_the_files_write_expression_gives(tmp_path, para
         write_expression(tmp_path / f"one{i}.parquet", frame, metadata={"n": i}, annotation=annotation)
         for i, frame in enumerate(frames)
     ]
-    together = write_expressions(
-        [(tmp_path / f"all{i}.parquet", frame, {"n": i}) for i, frame in enumerate(frames)],
-        annotation=annotation,
-        parallel_cells=parallel_cells,
+    together = write_encoded(
+        encode_expressions(
+            [(tmp_path / f"all{i}.parquet", frame, {"n": i}) for i, frame in enumerate(frames)],
+            annotation=annotation,
+            parallel_cells=parallel_cells,
+        )
     )
     assert together == one_by_one
     for number, digest in enumerate(together):
@@ -108,9 +111,11 @@ def test_write_expressions_gives_the_files_write_expression_gives(tmp_path, para
     assert not list(tmp_path.glob("*.part"))
 
 
-def test_write_expressions_refuses_duplicate_ids_before_writing_any_file(tmp_path) -> None:
+def test_encoding_refuses_duplicate_ids_before_any_file_is_written(tmp_path) -> None:
     good = pd.DataFrame({"S1": [1.0, 2.0]}, index=["A", "B"])
     dup = pd.DataFrame({"S1": [1.0, 2.0]}, index=["A", "A"])
     with pytest.raises(StoreError, match=r"bad\.parquet: duplicate feature ids \(e\.g\. 'A'\)"):
-        write_expressions([(tmp_path / "good.parquet", good, {}), (tmp_path / "bad.parquet", dup, {})])
+        write_encoded(
+            encode_expressions([(tmp_path / "good.parquet", good, {}), (tmp_path / "bad.parquet", dup, {})])
+        )
     assert list(tmp_path.iterdir()) == []

@@ -37,7 +37,7 @@ from genemill.numerics.tximport import (
     summarize_to_genes,
 )
 from genemill.pipeline.salmon_index import resolve_tx2gene
-from genemill.store.expression import EncodedExpression, encode_expressions, feature_columns
+from genemill.store.expression import encode_expressions, feature_columns, write_encoded
 from genemill.store.models import Experiment, ProcessingResult, Sample
 from genemill.store.results import EXPRESSION, record_result
 
@@ -304,7 +304,7 @@ def store_gene_tables(
     # (file system calls release the GIL), and are in place before this returns, so before the
     # caller commits. A failed write is raised here; the caller's transaction then rolls back.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="expression-write") as pool:
-        written = pool.submit(_write_all, encoded)
+        written = pool.submit(write_encoded, encoded)
         try:
             result = record_result(
                 session,
@@ -322,8 +322,3 @@ def store_gene_tables(
         finally:
             written.result()
     return result
-
-
-def _write_all(files: list[EncodedExpression]) -> None:
-    for file in files:
-        file.write()

@@ -39,8 +39,8 @@ __all__ = [
     "feature_columns",
     "read_expression",
     "read_expression_info",
+    "write_encoded",
     "write_expression",
-    "write_expressions",
 ]
 
 ANNOTATION_COLUMNS = ("symbol", "entrez_id")
@@ -84,24 +84,14 @@ def write_expression(
     ``annotation`` (indexed like ``values``) may carry ``symbol`` / ``entrez_id`` columns.
     Returns the SHA-256 (hex) of the file's bytes, computed while writing, for provenance.
     """
-    return write_expressions([(path, values, metadata)], annotation=annotation)[0]
+    return write_encoded(encode_expressions([(path, values, metadata)], annotation=annotation))[0]
 
 
-def write_expressions(
-    files: Sequence[tuple[Path, pd.DataFrame, dict[str, Any]]],
-    *,
-    annotation: pd.DataFrame | None = None,
-    parallel_cells: int = PARALLEL_CELLS,
-    features: tuple[pd.Index, dict[str, pa.Array]] | None = None,
-) -> list[str]:
-    """Write several ``(path, values, metadata)`` files as :func:`write_expression` does; return
-    their SHA-256s in order (:func:`encode_expressions`, then each file written)."""
-    encoded = encode_expressions(
-        files, annotation=annotation, parallel_cells=parallel_cells, features=features
-    )
-    for file in encoded:
+def write_encoded(files: Sequence[EncodedExpression]) -> list[str]:
+    """Write encoded files (:func:`encode_expressions`) one after the other; return their SHA-256s."""
+    for file in files:
         file.write()
-    return [file.sha256 for file in encoded]
+    return [file.sha256 for file in files]
 
 
 @dataclass(frozen=True)
