@@ -122,6 +122,12 @@ def _refuse(outcome: RnaSeqOutcome, sample: Sample, reason: str) -> None:
     mark_unprocessable(sample, reason)
 
 
+def _refuse_run(outcome: RnaSeqOutcome, run: QuantifiedRun, reason: str) -> None:
+    """Refuse a quantified run's sample, keeping the run's QC on it (why it was refused shows there)."""
+    run.sample.qc = run.sample_qc
+    _refuse(outcome, run.sample, reason)
+
+
 def _reference_for(settings: Settings, experiment: Experiment, samples: list[Sample]) -> Reference | None:
     key = (experiment.raw_fields or {}).get(REFERENCE_FIELD)
     if key:
@@ -215,7 +221,7 @@ def _process_fastq(
     outcome: RnaSeqOutcome,
     meanwhile: Callable[[], object] | None = None,
 ) -> None:
-    prepare = _Preparation(session, reference, samples, meanwhile)
+    prepare = _Preparation(reference, meanwhile)
     if reference is None or reference.transcripts is None:
         prepare()
         organisms = sorted({s.organism.name for s in samples if s.organism is not None})
@@ -264,13 +270,12 @@ def _keep(run: QuantifiedRun, options: _Options, outcome: RnaSeqOutcome) -> bool
         }
     )
     if low and not options.allow_low_mapping:
-        run.sample.qc = run.sample_qc
         reason = (
             f"{run.quant.path}: Salmon mapped {rate:.1%} of {run.qc.num_processed} fragments, below "
             f"genemill's minimum mapping rate of {options.min_mapping_rate:.0%} (wrong organism or "
             "index, contamination, or a failed library?); use --allow-low-mapping to keep it"
         )
-        _refuse(outcome, run.sample, reason)
+        _refuse_run(outcome, run, reason)
         return False
     return True
 
@@ -314,16 +319,8 @@ class _Preparation:
     table and its gene layout (large for real transcriptomes) and the caller's own ``meanwhile``.
     A tx2gene failure is not raised here but by the real read, later."""
 
-    def __init__(
-        self,
-        session: Session,
-        reference: Reference | None,
-        samples: list[Sample],
-        meanwhile: Callable[[], object] | None,
-    ) -> None:
-        self.session = session
+    def __init__(self, reference: Reference | None, meanwhile: Callable[[], object] | None) -> None:
         self.reference = reference
-        self.samples = samples
         self.meanwhile = meanwhile
         self.done = False
 
@@ -367,12 +364,10 @@ def _tximport_and_store(
         tables = summarize_runs([run.quant for run in runs], tx2gene, source=str(reference.tx2gene))
     except InputError as exc:
         for run in runs:
-            run.sample.qc = run.sample_qc
-            _refuse(outcome, run.sample, str(exc))
+            _refuse_run(outcome, run, str(exc))
         return
     for accession, reason in tables.refused.items():
-        by_accession[accession].sample.qc = by_accession[accession].sample_qc
-        _refuse(outcome, by_accession[accession].sample, reason)
+        _refuse_run(outcome, by_accession[accession], reason)
     good = [by_accession[a].sample for a in tables.counts.columns]
     qc = {a: by_accession[a].sample_qc for a in tables.counts.columns}
     result = store_gene_tables(settings, session, experiment, samples=good, tables=tables, spec=spec, qc=qc)
