@@ -288,15 +288,15 @@ def _write(session: Session, docs: list[ExperimentDocument], *, with_text: bool 
     facets = [row for d in docs for row in _facet_rows(d)]
     if facets:
         session.execute(insert(ExperimentFacet), facets)
+    summaries = [_summary_row(d) for d in docs]
     if not with_text:
-        rows = [_summary_row(d) for d in docs]
         session.connection().execute(
             _update_summary_statement(),
-            [{f"b_{name}": value for name, value in row.items() if name != "document"} for row in rows],
+            [{f"b_{name}": value for name, value in row.items() if name != "document"} for row in summaries],
         )
         return
     session.execute(delete(ExperimentSearch).where(ExperimentSearch.experiment_id.in_(ids)))
-    session.execute(insert(ExperimentSearch), [_summary_row(d) for d in docs])
+    session.execute(insert(ExperimentSearch), summaries)
     params = [d.text_params() for d in docs]
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(_PG_DOCUMENT), params)
